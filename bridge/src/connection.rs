@@ -1,0 +1,136 @@
+//! The bridge's MQTT session with the broker: connect, keep it up, report readiness, and
+//! disconnect cleanly on shutdown.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge};
+use natter_proto::SERVICE_USERNAME;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::telemetry::{BRIDGE_CONNECT_ERRORS, BRIDGE_CONNECTED, describe};
+
+/// How long to wait before reconnecting after the broker went away.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+/// How long a clean disconnect may take at shutdown.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
+
+/// What the bridge needs to run.
+#[derive(Debug)]
+pub struct BridgeContext {
+    /// `host:port` of the broker's loopback listener.
+    pub broker_addr: String,
+    /// The MQTT client id of this bridge worker.
+    pub client_id: String,
+    /// The password of the `service` user.
+    pub service_password: SecretString,
+    /// Capacity of the client's request channel.
+    pub channel_capacity: usize,
+    /// Set to `true` while the bridge holds a session with the broker.
+    pub ready: watch::Sender<bool>,
+}
+
+/// Runs the bridge until `shutdown` is cancelled: connects to the broker, reconnects when the
+/// connection drops, and disconnects cleanly at the end.
+///
+/// # Errors
+/// [`Error::BrokerAddr`] when the broker address cannot be parsed.
+pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> {
+    describe();
+    let (host, port) = split_host_port(&ctx.broker_addr)?;
+    let mut options = MqttOptions::new(ctx.client_id.clone(), host, port);
+    options.set_credentials(SERVICE_USERNAME, ctx.service_password.expose_secret());
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_clean_session(true);
+    options.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(options, ctx.channel_capacity);
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            event = eventloop.poll() => on_event(&ctx, event, &shutdown).await,
+        }
+    }
+    disconnect(&ctx, &client, &mut eventloop).await;
+    Ok(())
+}
+
+async fn on_event(
+    ctx: &BridgeContext,
+    event: Result<Event, rumqttc::ConnectionError>,
+    shutdown: &CancellationToken,
+) {
+    match event {
+        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            info!(broker = %ctx.broker_addr, "bridge connected to the broker");
+            gauge!(BRIDGE_CONNECTED).set(1.0);
+            ctx.ready.send_replace(true);
+        }
+        Ok(_) => {}
+        Err(err) => {
+            if ctx.ready.send_replace(false) {
+                warn!(broker = %ctx.broker_addr, error = %err, "bridge lost the broker");
+            }
+            gauge!(BRIDGE_CONNECTED).set(0.0);
+            counter!(BRIDGE_CONNECT_ERRORS).increment(1);
+            // rumqttc reconnects on the next poll; wait a little so that a broker that is
+            // down is not hammered, but wake at once on shutdown.
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(RECONNECT_DELAY) => {}
+            }
+        }
+    }
+}
+
+async fn disconnect(ctx: &BridgeContext, client: &AsyncClient, eventloop: &mut EventLoop) {
+    ctx.ready.send_replace(false);
+    gauge!(BRIDGE_CONNECTED).set(0.0);
+    if client.try_disconnect().is_err() {
+        return;
+    }
+    // Drive the event loop until the DISCONNECT is written and the broker closes.
+    let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
+        while eventloop.poll().await.is_ok() {}
+    })
+    .await;
+    info!("bridge disconnected from the broker");
+}
+
+fn split_host_port(addr: &str) -> Result<(String, u16)> {
+    let invalid = || Error::BrokerAddr {
+        addr: addr.to_owned(),
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(invalid)?;
+    let port = port.parse().map_err(|_| invalid())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn broker_addr_splits_into_host_and_port() {
+        assert_eq!(
+            split_host_port("127.0.0.1:1884").ok(),
+            Some(("127.0.0.1".to_owned(), 1884))
+        );
+        assert_eq!(
+            split_host_port("[::1]:1884").ok(),
+            Some(("::1".to_owned(), 1884))
+        );
+        assert!(split_host_port("localhost").is_err());
+        assert!(split_host_port(":1884").is_err());
+        assert!(split_host_port("host:http").is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! natter's bridge workers: trusted MQTT clients (rumqttc) of the broker's loopback listener
+//! that persist what users send, fan it out, and track presence.
+//!
+//! The bridge reaches the broker over MQTT only, never through rumqttd's in-process links, so
+//! it runs in the same process as the broker (`natter serve`) or in its own (`natter bridge`).
+
+mod connection;
+mod error;
+pub mod presence;
+mod telemetry;
+
+pub use connection::{BridgeContext, run};
+pub use error::{Error, Result};

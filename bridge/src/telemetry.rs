@@ -1,0 +1,21 @@
+//! Metric names of the bridge, one vocabulary for dashboards and tests.
+
+/// Gauge: 1 while the bridge holds an MQTT session with the broker, else 0.
+pub(crate) const BRIDGE_CONNECTED: &str = "natter_bridge_connected";
+/// Counter: connection attempts to the broker that failed.
+pub(crate) const BRIDGE_CONNECT_ERRORS: &str = "natter_bridge_connect_errors_total";
+
+/// Registers the bridge's metrics with their help texts, so that they are exported before
+/// their first change.
+pub(crate) fn describe() {
+    metrics::describe_gauge!(
+        BRIDGE_CONNECTED,
+        "1 while the bridge is connected to the broker"
+    );
+    metrics::describe_counter!(
+        BRIDGE_CONNECT_ERRORS,
+        "failed connection attempts from the bridge to the broker"
+    );
+    metrics::gauge!(BRIDGE_CONNECTED).set(0.0);
+    metrics::counter!(BRIDGE_CONNECT_ERRORS).increment(0);
+}

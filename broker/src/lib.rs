@@ -1,0 +1,13 @@
+//! natter's MQTT broker: the rumqttd router on its own thread, its loopback listener for
+//! trusted service clients (bridge workers, operator tools), and the client-facing edge.
+//!
+//! The router never sees end-user connections directly: rumqttd has no topic authorization,
+//! so its own listener binds loopback only and accepts the `service` user alone. See
+//! `broker/ARCHITECTURE.md` for the thread model.
+
+mod error;
+mod listen;
+mod router;
+
+pub use error::{Error, Result};
+pub use router::Broker;

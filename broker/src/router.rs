@@ -1,0 +1,155 @@
+//! The rumqttd router and its loopback listener for service clients.
+//!
+//! Owns: router configuration, the `service` credential check, readiness. Does not own the
+//! client-facing edge (see `edge`), nor anything about message contents.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use natter_config::MqttSettings;
+use natter_proto::SERVICE_USERNAME;
+use rumqttd::protocol::v4::V4;
+use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpStream;
+use tracing::{error, info};
+
+use crate::error::{Error, Result};
+use crate::listen::check_free;
+
+/// Router connection slots. Only service clients and the edge's own links connect to the
+/// router, never end users, so this stays small whatever the number of users.
+const ROUTER_MAX_CONNECTIONS: usize = 4096;
+
+/// A running broker: the router thread and its loopback listener.
+#[derive(Clone, Debug)]
+pub struct Broker {
+    internal_addr: SocketAddr,
+    listener_alive: Arc<AtomicBool>,
+}
+
+impl Broker {
+    /// Starts the rumqttd router on its own thread and the loopback listener for service
+    /// clients on `settings.internal_listen`, which accepts only
+    /// [`SERVICE_USERNAME`] with `service_password`.
+    ///
+    /// Must be called from within a Tokio runtime: the listener runs as a task on it.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the internal listener's address is taken or not allowed.
+    pub fn spawn(settings: &MqttSettings, service_password: SecretString) -> Result<Broker> {
+        check_free(settings.internal_listen, "NATTER__MQTT__INTERNAL_LISTEN")?;
+        let router_tx = Router::new(0, router_config()).spawn();
+        let server_settings = service_listener(settings, service_password);
+        let mut server = Server::new(server_settings, router_tx, V4);
+        let listener_alive = Arc::new(AtomicBool::new(true));
+        let alive = listener_alive.clone();
+        let internal_addr = settings.internal_listen;
+        tokio::spawn(async move {
+            // `start` only returns on a bind or listener failure; the broker is then no
+            // longer ready, which /healthz reports.
+            if let Err(err) = server.start(LinkType::Remote).await {
+                error!(error = %err, addr = %internal_addr, "internal mqtt listener stopped");
+            }
+            alive.store(false, Ordering::SeqCst);
+        });
+        info!(addr = %internal_addr, "internal mqtt listener started");
+        Ok(Broker {
+            internal_addr,
+            listener_alive,
+        })
+    }
+
+    /// The address of the loopback listener for service clients.
+    pub fn internal_addr(&self) -> SocketAddr {
+        self.internal_addr
+    }
+
+    /// Waits until the loopback listener accepts TCP connections.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] when it does not within `deadline` or its task has stopped.
+    pub async fn wait_ready(&self, deadline: Duration) -> Result<()> {
+        let not_ready = |reason: String| Error::NotReady {
+            addr: self.internal_addr,
+            reason,
+        };
+        tokio::time::timeout(deadline, async {
+            loop {
+                if !self.listener_alive.load(Ordering::SeqCst) {
+                    return Err(not_ready("the listener task stopped".into()));
+                }
+                if TcpStream::connect(self.internal_addr).await.is_ok() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .map_err(|_| not_ready(format!("no connection accepted within {deadline:?}")))?
+    }
+
+    /// Whether the loopback listener is still running.
+    pub fn is_ready(&self) -> bool {
+        self.listener_alive.load(Ordering::SeqCst)
+    }
+}
+
+fn router_config() -> RouterConfig {
+    RouterConfig {
+        max_connections: ROUTER_MAX_CONNECTIONS,
+        max_outgoing_packet_count: 200,
+        // Durability lives in the database: the router's commit logs only smooth out
+        // live delivery, so keep them small (rumqttd keeps one per subscription filter).
+        max_segment_size: 1024 * 1024,
+        max_segment_count: 4,
+        custom_segment: None,
+        initialized_filters: None,
+        shared_subscriptions_strategy: Default::default(),
+    }
+}
+
+fn service_listener(settings: &MqttSettings, service_password: SecretString) -> ServerSettings {
+    let mut connections = ConnectionSettings {
+        connection_timeout_ms: 5000,
+        max_payload_size: settings.max_packet_size,
+        max_inflight_count: usize::from(settings.max_inflight),
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    let expected = Arc::new(service_password);
+    connections.set_auth_handler(move |_client_id, username: String, password: String| {
+        let expected = expected.clone();
+        async move {
+            username == SERVICE_USERNAME
+                && constant_time_eq(password.as_bytes(), expected.expose_secret().as_bytes())
+        }
+    });
+    ServerSettings {
+        name: "internal".into(),
+        listen: settings.internal_listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections,
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_compares_whole_secrets() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

@@ -1,0 +1,132 @@
+//! Settings for the network-facing parts: the MQTT listeners (client-facing and internal),
+//! the HTTP listener, and how the bridge reaches the broker. Plain data only; building
+//! `rumqttd::Config` or clients from it is the owning crate's job.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fields::{empty_as_none, redact_secret};
+use crate::settings::at_least_one;
+
+/// The MQTT broker: listeners and limits (`[mqtt]`, `NATTER__MQTT__*`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSettings {
+    /// Client-facing MQTT listener (`mqtt.listen`, default `0.0.0.0:1883`).
+    pub listen: SocketAddr,
+    /// rumqttd's own listener for bridge workers and operator tools; must be a loopback
+    /// address (`mqtt.internal_listen`, default `127.0.0.1:1884`).
+    pub internal_listen: SocketAddr,
+    /// Password of the `service` user on the internal listener. `None` lets `natter serve`
+    /// generate one per process; separate `bridge`/`workers` processes need it set, see
+    /// [`MqttSettings::require_service_password`].
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        serialize_with = "redact_secret"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_password: Option<SecretString>,
+    /// Largest accepted MQTT packet in bytes (`mqtt.max_packet_size`, default 1 MiB).
+    pub max_packet_size: usize,
+    /// Unacknowledged QoS 1/2 messages per connection (`mqtt.max_inflight`, default 100).
+    pub max_inflight: u16,
+    /// Concurrent client connections (`mqtt.max_connections`, default 100000).
+    pub max_connections: usize,
+    /// Longest keep-alive a client may ask for, in seconds (`mqtt.keep_alive_max_secs`,
+    /// default 1200); see [`MqttSettings::keep_alive_max`].
+    pub keep_alive_max_secs: u16,
+}
+
+/// The HTTP API listener (`[http]`, `NATTER__HTTP__*`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// HTTP listener (`http.listen`, default `0.0.0.0:8080`).
+    pub listen: SocketAddr,
+}
+
+/// How the bridge connects to the broker (`[bridge]`, `NATTER__BRIDGE__*`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSettings {
+    /// `host:port` of the broker's internal listener; `None` means `mqtt.internal_listen`.
+    /// Resolve it with [`BridgeSettings::broker_addr`].
+    #[serde(default, deserialize_with = "empty_as_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_addr: Option<String>,
+    /// MQTT client id of the bridge (`bridge.client_id`, default `natter-bridge`).
+    pub client_id: String,
+    /// Capacity of the channel between the MQTT event loop and persistence
+    /// (`bridge.channel_capacity`, default 1024).
+    pub channel_capacity: usize,
+}
+
+impl MqttSettings {
+    /// The longest keep-alive a client may ask for.
+    pub fn keep_alive_max(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_max_secs.into())
+    }
+
+    /// The service password, for commands that connect to a broker they did not start.
+    ///
+    /// # Errors
+    /// [`Error::MissingKey`] naming `NATTER__MQTT__SERVICE_PASSWORD` when it is not set.
+    pub fn require_service_password(&self) -> Result<&SecretString> {
+        self.service_password.as_ref().ok_or_else(|| {
+            Error::missing(
+                "mqtt.service_password",
+                "required to log in to the internal listener of a broker running in another \
+                 process; set it to the password that broker was given",
+            )
+        })
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !self.internal_listen.ip().is_loopback() {
+            return Err(Error::invalid(
+                "mqtt.internal_listen",
+                format!(
+                    "{} is not a loopback address; the internal listener must not be reachable \
+                     from other hosts (use e.g. 127.0.0.1:1884)",
+                    self.internal_listen
+                ),
+            ));
+        }
+        at_least_one("mqtt.max_packet_size", self.max_packet_size)?;
+        at_least_one("mqtt.max_inflight", self.max_inflight)?;
+        at_least_one("mqtt.max_connections", self.max_connections)
+    }
+}
+
+impl BridgeSettings {
+    /// The broker address to connect to: `broker_addr`, or else `mqtt.internal_listen`.
+    pub fn broker_addr(&self, mqtt: &MqttSettings) -> String {
+        match &self.broker_addr {
+            Some(broker_addr) => broker_addr.clone(),
+            None => mqtt.internal_listen.to_string(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(broker_addr) = &self.broker_addr {
+            let has_port = broker_addr
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !has_port {
+                return Err(Error::invalid(
+                    "bridge.broker_addr",
+                    format!("{broker_addr:?} is not a host:port like 127.0.0.1:1884"),
+                ));
+            }
+        }
+        if self.client_id.is_empty() {
+            return Err(Error::invalid("bridge.client_id", "must not be empty"));
+        }
+        at_least_one("bridge.channel_capacity", self.channel_capacity)
+    }
+}

@@ -1,0 +1,8 @@
+//! What natter's broker, bridge, workers and clients must agree on, and nothing else: the
+//! topic scheme and well-known names. No I/O, no dependencies.
+
+pub mod topics;
+
+/// The MQTT username that trusted service clients (bridge workers) use on the broker's
+/// loopback listener.
+pub const SERVICE_USERNAME: &str = "service";

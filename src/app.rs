@@ -1,0 +1,315 @@
+//! The app: start-up of the parts a subcommand runs, readiness, and graceful shutdown.
+//!
+//! `natter serve` runs every part in one process; `natter broker`, `natter bridge` and
+//! `natter workers` run one part each, wired by configuration. Every part gets a child of
+//! one shutdown token and runs in one `TaskTracker`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use natter_api::health::Probe;
+use natter_api::{HttpServer, storage};
+use natter_bridge::BridgeContext;
+use natter_broker::Broker;
+use natter_config::Settings;
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+/// How long the broker's listener may take to accept its first connection.
+const BROKER_READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which parts this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything: broker, bridge, workers and HTTP.
+    Serve,
+    /// The broker alone (router and listeners).
+    Broker,
+    /// The bridge workers alone, connecting to a broker elsewhere.
+    Bridge,
+    /// The background jobs alone.
+    Workers,
+}
+
+impl Role {
+    fn runs_broker(self) -> bool {
+        matches!(self, Role::Serve | Role::Broker)
+    }
+    fn runs_bridge(self) -> bool {
+        matches!(self, Role::Serve | Role::Bridge)
+    }
+    fn runs_workers(self) -> bool {
+        matches!(self, Role::Serve | Role::Workers)
+    }
+    fn needs_database(self) -> bool {
+        matches!(self, Role::Serve | Role::Bridge | Role::Workers)
+    }
+}
+
+/// A started app whose listeners are bound and whose dependencies answered.
+#[derive(Debug)]
+pub struct App {
+    settings: Settings,
+    role: Role,
+    http: HttpServer,
+    http_addr: SocketAddr,
+    broker: Option<Broker>,
+    database: Option<DatabaseConnection>,
+    service_password: SecretString,
+    bridge_ready: watch::Sender<bool>,
+}
+
+impl App {
+    /// Starts what `role` needs: prepares the data directory, connects to the database
+    /// (migrating it), Redis and object storage when configured, starts the broker and binds
+    /// the HTTP listener. Every failure names the setting to change.
+    ///
+    /// A listen address with port 0 gets a free port, so tests can ask for any port.
+    ///
+    /// # Errors
+    /// When any of those steps fails.
+    pub async fn build(mut settings: Settings, role: Role) -> anyhow::Result<App> {
+        prepare_data_dir(&settings.data_dir)?;
+        let metrics = natter_api::metrics::install()?;
+        settings.mqtt.internal_listen = pick_port(settings.mqtt.internal_listen)?;
+        let service_password =
+            match role {
+                Role::Serve => settings.mqtt.service_password.clone().unwrap_or_else(|| {
+                    SecretString::from(uuid::Uuid::new_v4().simple().to_string())
+                }),
+                _ => settings.mqtt.require_service_password()?.clone(),
+            };
+
+        let broker = if role.runs_broker() {
+            let broker = Broker::spawn(&settings.mqtt, service_password.clone())?;
+            broker.wait_ready(BROKER_READY_TIMEOUT).await?;
+            Some(broker)
+        } else {
+            None
+        };
+        let database = if role.needs_database() {
+            Some(crate::db::connect_and_migrate(&settings).await?)
+        } else {
+            None
+        };
+        let redis = match (&settings.redis.url, role.runs_bridge()) {
+            (Some(url), true) => {
+                let timeout = Duration::from_millis(settings.database.connect_timeout_ms);
+                Some(
+                    natter_bridge::presence::connect_redis(
+                        secrecy::ExposeSecret::expose_secret(url),
+                        timeout,
+                    )
+                    .await?,
+                )
+            }
+            _ => None,
+        };
+        if role == Role::Serve {
+            let store = storage::build(&settings.storage, &settings.data_dir)?;
+            storage::probe(store.as_ref()).await.map_err(|source| {
+                natter_api::Error::StorageProbe {
+                    location: storage::describe(&settings.storage, &settings.data_dir),
+                    source,
+                }
+            })?;
+        }
+
+        let (bridge_ready, _) = watch::channel(false);
+        let probes = probes(
+            broker.as_ref(),
+            database.as_ref(),
+            redis,
+            role.runs_bridge().then(|| bridge_ready.subscribe()),
+        );
+        let http = natter_api::bind(settings.http.listen, probes, metrics).await?;
+        let http_addr = http.local_addr()?;
+        info!(http = %http_addr, mqtt_internal = %settings.mqtt.internal_listen, ?role, "natter started");
+        Ok(App {
+            settings,
+            role,
+            http,
+            http_addr,
+            broker,
+            database,
+            service_password,
+            bridge_ready,
+        })
+    }
+
+    /// The address of the HTTP listener.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The address of the broker's loopback listener for service clients.
+    pub fn internal_mqtt_addr(&self) -> SocketAddr {
+        self.settings.mqtt.internal_listen
+    }
+
+    /// The settings in effect, with the ports that were picked filled in.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The database connection, when this role uses one.
+    pub fn database(&self) -> Option<&DatabaseConnection> {
+        self.database.as_ref()
+    }
+
+    /// Runs until `shutdown` is cancelled or a part fails, then stops every part, waiting
+    /// at most the configured grace period.
+    ///
+    /// # Errors
+    /// When a part failed (the first failure is returned), or the grace period ran out.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let tracker = TaskTracker::new();
+        let parts = shutdown.child_token();
+        let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(4);
+
+        let http_failed = failed_tx.clone();
+        let http_token = parts.child_token();
+        tracker.spawn(async move {
+            if let Err(err) = self.http.run_until_stopped(http_token).await {
+                let _ = http_failed.send(err.into()).await;
+            }
+        });
+        if self.role.runs_bridge() {
+            let ctx = BridgeContext {
+                broker_addr: self.settings.bridge.broker_addr(&self.settings.mqtt),
+                client_id: self.settings.bridge.client_id.clone(),
+                service_password: self.service_password.clone(),
+                channel_capacity: self.settings.bridge.channel_capacity,
+                ready: self.bridge_ready.clone(),
+            };
+            let bridge_failed = failed_tx.clone();
+            let bridge_token = parts.child_token();
+            tracker.spawn(async move {
+                if let Err(err) = natter_bridge::run(ctx, bridge_token).await {
+                    let _ = bridge_failed.send(err.into()).await;
+                }
+            });
+        }
+        if let (true, Some(db)) = (self.role.runs_workers(), self.database.clone()) {
+            let ctx = natter_workers::WorkersContext::new(db, &self.settings.workers);
+            let workers_failed = failed_tx.clone();
+            let workers_token = parts.child_token();
+            tracker.spawn(async move {
+                if let Err(err) = natter_workers::run(ctx, workers_token).await {
+                    let _ = workers_failed.send(err.into()).await;
+                }
+            });
+        }
+        drop(failed_tx);
+        tracker.close();
+
+        let failure = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            failure = failed_rx.recv() => failure,
+        };
+        if let Some(err) = &failure {
+            error!(error = %err, "a part failed, stopping");
+        }
+        parts.cancel();
+        let grace = self.settings.shutdown.grace();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(
+                remaining = tracker.len(),
+                ?grace,
+                "parts still running after the grace period"
+            );
+            bail!("shutdown did not finish within {grace:?} (NATTER__SHUTDOWN__GRACE_MS)");
+        }
+        if let Some(db) = self.database
+            && let Err(err) = db.close().await
+        {
+            warn!(error = %err, "closing the database failed");
+        }
+        drop(self.broker);
+        info!("natter stopped");
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+fn probes(
+    broker: Option<&Broker>,
+    database: Option<&DatabaseConnection>,
+    redis: Option<redis::aio::ConnectionManager>,
+    bridge_ready: Option<watch::Receiver<bool>>,
+) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    if let Some(broker) = broker.cloned() {
+        probes.push(Probe::new("broker", move || {
+            let broker = broker.clone();
+            async move {
+                match broker.is_ready() {
+                    true => Ok(()),
+                    false => Err("the internal listener stopped".to_owned()),
+                }
+            }
+        }));
+    }
+    if let Some(db) = database.cloned() {
+        probes.push(Probe::new("database", move || {
+            let db = db.clone();
+            async move { db.ping().await.map_err(|err| format!("ping failed: {err}")) }
+        }));
+    }
+    if let Some(redis) = redis {
+        let redis = Arc::new(redis);
+        probes.push(Probe::new("redis", move || {
+            let redis = redis.clone();
+            async move {
+                natter_bridge::presence::ping(&redis)
+                    .await
+                    .map_err(|err| format!("{:#}", anyhow::Error::from(err)))
+            }
+        }));
+    }
+    if let Some(ready) = bridge_ready {
+        probes.push(Probe::new("bridge", move || {
+            let connected = *ready.borrow();
+            async move {
+                match connected {
+                    true => Ok(()),
+                    false => Err("not connected to the broker".to_owned()),
+                }
+            }
+        }));
+    }
+    probes
+}
+
+/// Creates the data directory and checks that natter can write into it.
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let context = || {
+        format!(
+            "data directory {} is not writable (NATTER__DATA_DIR)",
+            dir.display()
+        )
+    };
+    std::fs::create_dir_all(dir).with_context(context)?;
+    let probe = dir.join(".natter-write-probe");
+    std::fs::write(&probe, b"ok").with_context(context)?;
+    std::fs::remove_file(&probe).with_context(context)?;
+    Ok(())
+}
+
+/// Returns `addr`, or for port 0 the same IP with a port that is free right now.
+fn pick_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
+    Ok(listener.local_addr()?)
+}

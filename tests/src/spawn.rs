@@ -1,0 +1,163 @@
+//! Spawning the whole app in-process, as `natter serve` runs it, on free ports and a fresh
+//! data directory and database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::Duration;
+
+use anyhow::Context;
+use natter::app::{App, Role};
+use natter_config::{Settings, StorageBackend};
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::services::{Services, drop_postgres_database, fresh_postgres_database};
+
+/// A running app and what a test needs to talk to it.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The settings it runs with (ports filled in).
+    pub settings: Settings,
+    /// Its HTTP address.
+    pub http_addr: SocketAddr,
+    /// Cancelling this stops the app.
+    pub shutdown: CancellationToken,
+    /// The app's `run_until_stopped`.
+    pub handle: JoinHandle<anyhow::Result<()>>,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    services: Services,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// `http://{http_addr}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
+    /// Waits until `/healthz` answers 200 and returns its JSON.
+    ///
+    /// # Errors
+    /// When it does not within 10 s.
+    pub async fn wait_healthy(&self) -> anyhow::Result<serde_json::Value> {
+        crate::eventually(Duration::from_secs(10), || async {
+            let response = self.http.get(self.url("/healthz")).send().await?;
+            if response.status() != reqwest::StatusCode::OK {
+                return Ok(None);
+            }
+            Ok(Some(response.json().await?))
+        })
+        .await
+        .context("waiting for /healthz to turn 200")
+    }
+
+    /// Cancels the app and waits for it to stop, returning what `run_until_stopped` returned.
+    /// Drops the app's PostgreSQL database, if it had one.
+    ///
+    /// # Errors
+    /// When the app did not stop cleanly.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let outcome = self.handle.await.context("app task panicked")?;
+        if let Some(server) = &self.services.postgres {
+            let url = secrecy::ExposeSecret::expose_secret(
+                self.settings
+                    .database
+                    .url
+                    .as_ref()
+                    .context("no database url")?,
+            )
+            .to_owned();
+            drop_postgres_database(server, &url).await?;
+        }
+        outcome
+    }
+}
+
+/// Settings for a test app: the `test` layer, a data directory under `data_dir`, every
+/// listener on a free loopback port.
+///
+/// # Errors
+/// When the settings do not load.
+pub fn test_settings(data_dir: PathBuf) -> anyhow::Result<Settings> {
+    let config_dir = PathBuf::from(natter_config::FILES_DIR);
+    let mut settings = natter_config::load_with_env("test", &config_dir, Default::default())
+        .context("loading test settings")?;
+    settings.data_dir = data_dir;
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.mqtt.listen = any_port;
+    settings.mqtt.internal_listen = any_port;
+    settings.http.listen = any_port;
+    Ok(settings)
+}
+
+/// Starts an app on `services` with the test settings.
+///
+/// # Errors
+/// When it does not start.
+pub async fn spawn_app(services: &Services) -> anyhow::Result<TestApp> {
+    spawn_app_with(services, |_| {}).await
+}
+
+/// Starts an app on `services`, letting `customize` change the settings first.
+///
+/// # Errors
+/// When it does not start.
+pub async fn spawn_app_with(
+    services: &Services,
+    customize: impl FnOnce(&mut Settings),
+) -> anyhow::Result<TestApp> {
+    init_test_tracing();
+    let data_dir = tempfile::tempdir().context("creating a data directory")?;
+    let mut settings = test_settings(data_dir.path().join("data"))?;
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    if let Some(server) = &services.postgres {
+        settings.database.url = Some(SecretString::from(fresh_postgres_database(server).await?));
+    }
+    if let Some(url) = &services.redis {
+        settings.redis.url = Some(SecretString::from(url.clone()));
+        settings.redis.key_prefix = format!("t-{unique}");
+    }
+    if let Some(s3) = &services.s3 {
+        settings.storage.backend = StorageBackend::S3;
+        settings.storage.endpoint = Some(s3.endpoint.clone());
+        settings.storage.bucket = s3.bucket.clone();
+        settings.storage.region = s3.region.clone();
+        settings.storage.access_key_id = Some(s3.access_key_id.clone());
+        settings.storage.secret_access_key = Some(SecretString::from(s3.secret_access_key.clone()));
+        settings.storage.allow_http = s3.endpoint.starts_with("http://");
+    }
+    customize(&mut settings);
+    let app = App::build(settings, Role::Serve)
+        .await
+        .context("starting the app")?;
+    let settings = app.settings().clone();
+    let http_addr = app.http_addr();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Ok(TestApp {
+        settings,
+        http_addr,
+        shutdown,
+        handle,
+        http: reqwest::Client::new(),
+        services: services.clone(),
+        _data_dir: data_dir,
+    })
+}
+
+/// Routes the app's logs to the test output when `TEST_LOG` is set, else nowhere.
+fn init_test_tracing() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("natter=debug,info"))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
