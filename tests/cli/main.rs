@@ -171,10 +171,10 @@ async fn start_serving(dir: &Path) -> anyhow::Result<(Child, String)> {
     let health = format!("http://{http}/healthz");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(response) = reqwest::get(&health).await {
-            if response.status() == 200 {
-                return Ok((child, http));
-            }
+        if let Ok(response) = reqwest::get(&health).await
+            && response.status() == 200
+        {
+            return Ok((child, http));
         }
         if let Some(status) = child.try_wait()? {
             anyhow::bail!("natter exited early with {status}");
