@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use natter_api::health::Probe;
 use natter_api::{HttpServer, storage};
 use natter_bridge::BridgeContext;
-use natter_broker::Broker;
+use natter_broker::{Broker, Edge};
 use natter_config::Settings;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
@@ -21,6 +21,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
+
+use crate::auth::AccountsAuthenticator;
 
 /// How long the broker's listener may take to accept its first connection.
 const BROKER_READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,9 +50,6 @@ impl Role {
     fn runs_workers(self) -> bool {
         matches!(self, Role::Serve | Role::Workers)
     }
-    fn needs_database(self) -> bool {
-        matches!(self, Role::Serve | Role::Bridge | Role::Workers)
-    }
 }
 
 /// A started app whose listeners are bound and whose dependencies answered.
@@ -61,7 +60,8 @@ pub struct App {
     http: HttpServer,
     http_addr: SocketAddr,
     broker: Option<Broker>,
-    database: Option<DatabaseConnection>,
+    edge: Option<Edge>,
+    database: DatabaseConnection,
     service_password: SecretString,
     bridge_ready: watch::Sender<bool>,
 }
@@ -87,17 +87,17 @@ impl App {
                 _ => settings.mqtt.require_service_password()?.clone(),
             };
 
-        let broker = if role.runs_broker() {
+        // Every part needs the database: the broker authenticates against the accounts.
+        let database = crate::db::connect_and_migrate(&settings).await?;
+        let (broker, edge) = if role.runs_broker() {
             let broker = Broker::spawn(&settings.mqtt, service_password.clone())?;
             broker.wait_ready(BROKER_READY_TIMEOUT).await?;
-            Some(broker)
+            let auth = Arc::new(AccountsAuthenticator::new(database.clone()));
+            let edge = broker.bind_edge(&settings.mqtt, auth).await?;
+            settings.mqtt.listen = edge.local_addr()?;
+            (Some(broker), Some(edge))
         } else {
-            None
-        };
-        let database = if role.needs_database() {
-            Some(crate::db::connect_and_migrate(&settings).await?)
-        } else {
-            None
+            (None, None)
         };
         let redis = match (&settings.redis.url, role.runs_bridge()) {
             (Some(url), true) => {
@@ -125,19 +125,26 @@ impl App {
         let (bridge_ready, _) = watch::channel(false);
         let probes = probes(
             broker.as_ref(),
-            database.as_ref(),
+            &database,
             redis,
             role.runs_bridge().then(|| bridge_ready.subscribe()),
         );
         let http = natter_api::bind(settings.http.listen, probes, metrics).await?;
         let http_addr = http.local_addr()?;
-        info!(http = %http_addr, mqtt_internal = %settings.mqtt.internal_listen, ?role, "natter started");
+        info!(
+            http = %http_addr,
+            mqtt = %settings.mqtt.listen,
+            mqtt_internal = %settings.mqtt.internal_listen,
+            ?role,
+            "natter started"
+        );
         Ok(App {
             settings,
             role,
             http,
             http_addr,
             broker,
+            edge,
             database,
             service_password,
             bridge_ready,
@@ -147,6 +154,11 @@ impl App {
     /// The address of the HTTP listener.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The address of the client-facing MQTT listener (when this role runs the broker).
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.settings.mqtt.listen
     }
 
     /// The address of the broker's loopback listener for service clients.
@@ -159,9 +171,9 @@ impl App {
         &self.settings
     }
 
-    /// The database connection, when this role uses one.
-    pub fn database(&self) -> Option<&DatabaseConnection> {
-        self.database.as_ref()
+    /// The database connection.
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.database
     }
 
     /// Runs until `shutdown` is cancelled or a part fails, then stops every part, waiting
@@ -181,6 +193,15 @@ impl App {
                 let _ = http_failed.send(err.into()).await;
             }
         });
+        if let Some(edge) = self.edge {
+            let edge_failed = failed_tx.clone();
+            let edge_token = parts.child_token();
+            tracker.spawn(async move {
+                if let Err(err) = edge.run_until_stopped(edge_token).await {
+                    let _ = edge_failed.send(err.into()).await;
+                }
+            });
+        }
         if self.role.runs_bridge() {
             let ctx = BridgeContext {
                 broker_addr: self.settings.bridge.broker_addr(&self.settings.mqtt),
@@ -197,8 +218,9 @@ impl App {
                 }
             });
         }
-        if let (true, Some(db)) = (self.role.runs_workers(), self.database.clone()) {
-            let ctx = natter_workers::WorkersContext::new(db, &self.settings.workers);
+        if self.role.runs_workers() {
+            let ctx =
+                natter_workers::WorkersContext::new(self.database.clone(), &self.settings.workers);
             let workers_failed = failed_tx.clone();
             let workers_token = parts.child_token();
             tracker.spawn(async move {
@@ -227,9 +249,7 @@ impl App {
             );
             bail!("shutdown did not finish within {grace:?} (NATTER__SHUTDOWN__GRACE_MS)");
         }
-        if let Some(db) = self.database
-            && let Err(err) = db.close().await
-        {
+        if let Err(err) = self.database.close().await {
             warn!(error = %err, "closing the database failed");
         }
         drop(self.broker);
@@ -243,7 +263,7 @@ impl App {
 
 fn probes(
     broker: Option<&Broker>,
-    database: Option<&DatabaseConnection>,
+    database: &DatabaseConnection,
     redis: Option<redis::aio::ConnectionManager>,
     bridge_ready: Option<watch::Receiver<bool>>,
 ) -> Vec<Probe> {
@@ -259,12 +279,11 @@ fn probes(
             }
         }));
     }
-    if let Some(db) = database.cloned() {
-        probes.push(Probe::new("database", move || {
-            let db = db.clone();
-            async move { db.ping().await.map_err(|err| format!("ping failed: {err}")) }
-        }));
-    }
+    let db = database.clone();
+    probes.push(Probe::new("database", move || {
+        let db = db.clone();
+        async move { db.ping().await.map_err(|err| format!("ping failed: {err}")) }
+    }));
     if let Some(redis) = redis {
         let redis = Arc::new(redis);
         probes.push(Probe::new("redis", move || {
@@ -291,7 +310,10 @@ fn probes(
 }
 
 /// Creates the data directory and checks that natter can write into it.
-fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+///
+/// # Errors
+/// One line naming `NATTER__DATA_DIR` when it cannot be created or written.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     let context = || {
         format!(
             "data directory {} is not writable (NATTER__DATA_DIR)",

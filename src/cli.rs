@@ -30,6 +30,12 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted, and exit.
     Config,
+    /// Provision users, devices and operators without SMS (prints JSON).
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::admin::AdminCommand,
+    },
 }
 
 /// Loads the settings, installs telemetry and runs `cli`'s subcommand until it finishes or a
@@ -45,9 +51,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Migrate => {
+            crate::app::prepare_data_dir(&settings.data_dir)?;
             let _telemetry = crate::telemetry::init(&settings.telemetry)?;
             crate::db::connect_and_migrate(&settings).await?;
             tracing::info!("migrations applied");
+            return Ok(());
+        }
+        Command::Admin { command } => {
+            crate::app::prepare_data_dir(&settings.data_dir)?;
+            let db = crate::db::connect_and_migrate(&settings).await?;
+            let outcome = crate::admin::run(command, &db).await;
+            db.close().await.ok();
+            let mut outcome = outcome?;
+            if let Some(control) = outcome.control {
+                // Tell running nodes at once (a revoked device is disconnected now).
+                let password = crate::service_password::resolve(&settings)?;
+                let broker = settings.bridge.broker_addr(&settings.mqtt);
+                let notified = crate::control::publish(&broker, &password, control).await?;
+                outcome.json["nodes_notified"] = serde_json::Value::Bool(notified);
+            }
+            println!("{}", outcome.json);
             return Ok(());
         }
         Command::Serve => Role::Serve,

@@ -2,8 +2,12 @@
 //! HTTP), each on a child of one shutdown token. Kept as a library so that tests start the
 //! very same app in-process.
 
+pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod cli;
+pub mod control;
 pub mod db;
+pub mod service_password;
 pub mod signals;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The HTTP listener could not bind its address.
-    #[error("cannot listen for HTTP on {addr} (NATTER__HTTP__LISTEN): {source}")]
+    #[error("cannot listen for HTTP on {addr} (NATTER__HTTP__LISTEN)")]
     Bind {
         /// The address that was asked for.
         addr: SocketAddr,

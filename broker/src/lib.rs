@@ -5,9 +5,12 @@
 //! so its own listener binds loopback only and accepts the `service` user alone. See
 //! `broker/ARCHITECTURE.md` for the thread model.
 
+pub mod edge;
 mod error;
 mod listen;
 mod router;
 
+pub use edge::Edge;
+pub use edge::auth::{Authenticator, BoxFuture, Identity, Role, Verdict};
 pub use error::{Error, Result};
 pub use router::Broker;

@@ -10,9 +10,5 @@ use crate::error::{Error, Result};
 pub(crate) fn check_free(addr: SocketAddr, setting: &'static str) -> Result<()> {
     std::net::TcpListener::bind(addr)
         .map(drop)
-        .map_err(|source| Error::Bind {
-            addr,
-            setting,
-            source,
-        })
+        .map_err(|source| Error::bind(addr, setting, source))
 }

@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use natter_config::MqttSettings;
 use natter_proto::SERVICE_USERNAME;
+use rumqttd::local::LinkBuilder;
 use rumqttd::protocol::v4::V4;
 use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpStream;
 use tracing::{error, info};
 
+use crate::edge::auth::Authenticator;
+use crate::edge::{Edge, Hub};
 use crate::error::{Error, Result};
 use crate::listen::check_free;
 
@@ -23,11 +26,12 @@ use crate::listen::check_free;
 /// router, never end users, so this stays small whatever the number of users.
 const ROUTER_MAX_CONNECTIONS: usize = 4096;
 
-/// A running broker: the router thread and its loopback listener.
+/// A running broker: the router thread, its loopback listener, and the edge's link to it.
 #[derive(Clone, Debug)]
 pub struct Broker {
     internal_addr: SocketAddr,
     listener_alive: Arc<AtomicBool>,
+    hub: Hub,
 }
 
 impl Broker {
@@ -38,10 +42,18 @@ impl Broker {
     /// Must be called from within a Tokio runtime: the listener runs as a task on it.
     ///
     /// # Errors
-    /// [`Error::Bind`] when the internal listener's address is taken or not allowed.
+    /// [`Error::Bind`] when the internal listener's address is taken or not allowed,
+    /// [`Error::Router`] when the router does not accept the edge's link.
     pub fn spawn(settings: &MqttSettings, service_password: SecretString) -> Result<Broker> {
         check_free(settings.internal_listen, "NATTER__MQTT__INTERNAL_LISTEN")?;
         let router_tx = Router::new(0, router_config()).spawn();
+        // The router answers a new link at once; building it blocks only for that reply.
+        let (link_tx, link_rx, _) = LinkBuilder::new("natter-edge", router_tx.clone())
+            .clean_session(true)
+            .dynamic_filters(true)
+            .build()
+            .map_err(|err| Error::Router(err.to_string()))?;
+        let hub = Hub::start((link_tx, link_rx)).map_err(|err| Error::Router(err.to_string()))?;
         let server_settings = service_listener(settings, service_password);
         let mut server = Server::new(server_settings, router_tx, V4);
         let listener_alive = Arc::new(AtomicBool::new(true));
@@ -59,7 +71,20 @@ impl Broker {
         Ok(Broker {
             internal_addr,
             listener_alive,
+            hub,
         })
+    }
+
+    /// Binds the client-facing edge on `settings.listen`, authenticating with `auth`.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the address is taken or not allowed.
+    pub async fn bind_edge(
+        &self,
+        settings: &MqttSettings,
+        auth: Arc<dyn Authenticator>,
+    ) -> Result<Edge> {
+        Edge::bind(settings, self.hub.clone(), auth).await
     }
 
     /// The address of the loopback listener for service clients.

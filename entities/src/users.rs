@@ -1,4 +1,5 @@
-//! The `users` table: one row per account, keyed by a surrogate id and unique by phone number.
+//! The `users` table: one row per account, keyed by a surrogate id and unique by phone number
+//! (when it has one).
 //!
 //! Owns the profile and the privacy settings. Devices, contacts, blocks, memberships and media
 //! hang off a user in their own tables; this module does not know how they are queried.
@@ -12,9 +13,10 @@ pub struct Model {
     /// Surrogate id; the shard key for everything a user owns.
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// Phone number in E.164 form (`+491701234567`), unique.
+    /// Phone number in E.164 form (`+491701234567`), unique; `None` for accounts that sign in
+    /// without one (operators).
     #[sea_orm(unique)]
-    pub phone: String,
+    pub phone: Option<String>,
     /// Name shown to others; empty until the user sets one.
     #[sea_orm(column_type = "Text", default_value = "")]
     pub display_name: String,

@@ -1,8 +1,12 @@
 //! The topic namespace: per-user topics under `u/{user_id}/…`, per-group topics under
-//! `g/{group_id}/…`, device topics under `d/{device_id}/…`.
+//! `g/{group_id}/…`, device topics under `d/{device_id}/…`, and control topics under
+//! `natter/control/…` that only service clients can publish.
 
 /// The filter a bridge worker subscribes to for messages that users send.
 pub const USER_OUTBOX_FILTER: &str = "u/+/out";
+
+/// The filter every edge subscribes to for control messages.
+pub const CONTROL_FILTER: &str = "natter/control/#";
 
 /// The topic on which user `user_id` publishes what it sends.
 pub fn user_outbox(user_id: i64) -> String {
@@ -14,6 +18,53 @@ pub fn user_inbox(user_id: i64) -> String {
     format!("u/{user_id}/inbox")
 }
 
+/// A control message, carried in its topic (the payload is ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlTopic {
+    /// The device was revoked: every edge disconnects it at once.
+    DeviceRevoked {
+        /// The revoked device.
+        device_id: i64,
+    },
+    /// The user left or was removed from the group: every edge cuts its group subscriptions.
+    MemberRemoved {
+        /// The group.
+        group_id: i64,
+        /// The former member.
+        user_id: i64,
+    },
+}
+
+impl ControlTopic {
+    /// The topic that carries this control message.
+    pub fn topic(&self) -> String {
+        match self {
+            ControlTopic::DeviceRevoked { device_id } => {
+                format!("natter/control/devices/{device_id}/revoked")
+            }
+            ControlTopic::MemberRemoved { group_id, user_id } => {
+                format!("natter/control/groups/{group_id}/members/{user_id}/removed")
+            }
+        }
+    }
+}
+
+/// Parses a control topic; `None` for any other topic.
+pub fn parse_control(topic: &str) -> Option<ControlTopic> {
+    let rest = topic.strip_prefix("natter/control/")?;
+    let levels: Vec<&str> = rest.split('/').collect();
+    match levels.as_slice() {
+        ["devices", device_id, "revoked"] => Some(ControlTopic::DeviceRevoked {
+            device_id: device_id.parse().ok()?,
+        }),
+        ["groups", group_id, "members", user_id, "removed"] => Some(ControlTopic::MemberRemoved {
+            group_id: group_id.parse().ok()?,
+            user_id: user_id.parse().ok()?,
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,5 +73,20 @@ mod tests {
     fn user_topics_embed_the_user_id() {
         assert_eq!(user_outbox(42), "u/42/out");
         assert_eq!(user_inbox(42), "u/42/inbox");
+    }
+
+    #[test]
+    fn control_topics_round_trip() {
+        for control in [
+            ControlTopic::DeviceRevoked { device_id: 9 },
+            ControlTopic::MemberRemoved {
+                group_id: 3,
+                user_id: 4,
+            },
+        ] {
+            assert_eq!(parse_control(&control.topic()), Some(control));
+        }
+        assert_eq!(parse_control("natter/control/devices/x/revoked"), None);
+        assert_eq!(parse_control("u/1/out"), None);
     }
 }

@@ -80,6 +80,58 @@ async fn a_taken_http_port_gives_one_line_naming_the_setting() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn a_taken_mqtt_port_gives_one_line_naming_the_setting_and_the_likely_culprit()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let taken = TcpListener::bind("127.0.0.1:0")?;
+    let mut command = natter(dir.path(), &["serve"]);
+    command.env("NATTER__MQTT__LISTEN", taken.local_addr()?.to_string());
+
+    let (code, _, stderr) = output(command).await?;
+
+    assert_one_line_error(
+        code,
+        &stderr,
+        &["NATTER__MQTT__LISTEN", "in use", "Mosquitto"],
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn admin_user_create_prints_credentials_as_json() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let command = natter(
+        dir.path(),
+        &[
+            "admin",
+            "user",
+            "create",
+            "--phone",
+            "+1 555 123 0001",
+            "--name",
+            "Ada",
+        ],
+    );
+
+    let (code, stdout, stderr) = output(command).await?;
+
+    assert_eq!(code, Some(0), "{stderr}");
+    let created: serde_json::Value = serde_json::from_str(stdout.trim())?;
+    for field in ["user_id", "device_id", "mqtt_username", "mqtt_password"] {
+        assert!(!created[field].is_null(), "{field} missing in {stdout}");
+    }
+    let invalid = natter(
+        dir.path(),
+        &[
+            "admin", "user", "create", "--phone", "12345", "--name", "Bob",
+        ],
+    );
+    let (code, _, stderr) = output(invalid).await?;
+    assert_one_line_error(code, &stderr, &["12345"]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_taken_internal_mqtt_port_gives_one_line_naming_the_setting() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let taken = TcpListener::bind("127.0.0.1:0")?;

@@ -1,6 +1,7 @@
 //! End-to-end scenarios: the real app, in-process, on free ports. Each scenario runs on the
 //! embedded defaults and on the services named by `NATTER_TEST_*` (see the harness).
 
+mod edge;
 mod health;
 mod shutdown;
 mod telemetry;

@@ -2,6 +2,7 @@
 //! on the embedded defaults or on real services (PostgreSQL, Redis, S3) named by environment
 //! variables, and helpers to wait for conditions instead of sleeping.
 
+pub mod mqtt;
 pub mod services;
 mod spawn;
 mod wait;

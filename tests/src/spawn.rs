@@ -33,6 +33,60 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The client-facing MQTT address.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.settings.mqtt.listen
+    }
+
+    /// The login of the `service` user on the internal listener.
+    pub fn service_login(&self) -> crate::mqtt::Login {
+        crate::mqtt::Login {
+            username: natter_proto::SERVICE_USERNAME.to_owned(),
+            password: self
+                .settings
+                .mqtt
+                .service_password
+                .as_ref()
+                .map(|password| secrecy::ExposeSecret::expose_secret(password).to_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A new connection to the app's database.
+    ///
+    /// # Errors
+    /// When it cannot connect.
+    pub async fn db(&self) -> anyhow::Result<sea_orm::DatabaseConnection> {
+        natter::db::connect(&self.settings).await
+    }
+
+    /// Provisions a user (as `natter admin user create` does) and returns its credentials.
+    ///
+    /// # Errors
+    /// When provisioning fails.
+    pub async fn create_user(&self, phone: &str) -> anyhow::Result<natter_accounts::Credentials> {
+        let db = self.db().await?;
+        let credentials = natter_accounts::create_user(&db, phone, "Test").await?;
+        db.close().await?;
+        Ok(credentials)
+    }
+
+    /// Adds a device with `role` to user `user_id` and returns its credentials.
+    ///
+    /// # Errors
+    /// When provisioning fails.
+    pub async fn add_device(
+        &self,
+        user_id: i64,
+        role: natter_accounts::Role,
+    ) -> anyhow::Result<natter_accounts::Credentials> {
+        let db = self.db().await?;
+        let credentials =
+            natter_accounts::add_device(&db, user_id, "test device", "test", role).await?;
+        db.close().await?;
+        Ok(credentials)
+    }
+
     /// `http://{http_addr}{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http_addr)
@@ -114,6 +168,7 @@ pub async fn spawn_app_with(
     let data_dir = tempfile::tempdir().context("creating a data directory")?;
     let mut settings = test_settings(data_dir.path().join("data"))?;
     let unique = uuid::Uuid::new_v4().simple().to_string();
+    settings.mqtt.service_password = Some(SecretString::from(format!("svc-{unique}")));
     if let Some(server) = &services.postgres {
         settings.database.url = Some(SecretString::from(fresh_postgres_database(server).await?));
     }
@@ -153,9 +208,15 @@ pub async fn spawn_app_with(
 fn init_test_tracing() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            // TEST_LOG=1 gives natter's debug logs; any other value is an EnvFilter.
+            let filter = if filter == "1" {
+                "natter=debug,info".to_owned()
+            } else {
+                filter
+            };
             let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("natter=debug,info"))
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
                 .with_test_writer()
                 .try_init();
         }

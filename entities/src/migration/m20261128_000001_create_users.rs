@@ -1,4 +1,5 @@
-//! Creates `users`, unique by `phone`.
+//! Creates `users`, unique by `phone`; `phone` is nullable (operators have none), and NULLs
+//! do not collide in the unique index on SQLite or PostgreSQL.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -18,7 +19,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .col(big_pk_auto(Users::Id))
-                    .col(string(Users::Phone))
+                    .col(string_null(Users::Phone))
                     .col(text(Users::DisplayName).default(""))
                     .col(text(Users::About).default(""))
                     .col(big_integer_null(Users::AvatarMediaId))

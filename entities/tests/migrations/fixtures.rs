@@ -197,13 +197,13 @@ pub(crate) async fn insert_messages(
     assert_eq!(n_pending, 1);
 }
 
-/// Inserts a user with only the required columns set.
+/// Inserts a user with only the required columns and a phone number set.
 pub(crate) async fn insert_user(
     db: &DatabaseConnection,
     phone: &str,
 ) -> Result<users::Model, DbErr> {
     users::ActiveModel {
-        phone: Set(phone.to_owned()),
+        phone: Set(Some(phone.to_owned())),
         created_at: Set(NOW),
         ..Default::default()
     }

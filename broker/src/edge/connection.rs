@@ -1,0 +1,394 @@
+//! One client connection: the CONNECT handshake (version, credentials, take-over), then the
+//! loop that reads packets, writes deliveries, enforces keep-alive and obeys control
+//! messages, and finally the Last Will and the persistent session.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use metrics::{counter, gauge};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, info, warn};
+
+use crate::edge::EdgeContext;
+use crate::edge::auth::{Identity, Verdict};
+use crate::edge::codec::{
+    self, CloseReason, ConnAckCode, Connect, DecodeError, Inbound, Outbound, ServerLimits, Version,
+};
+use crate::edge::handlers::{self, Flow};
+use crate::edge::hub::{Control, SessionHandle};
+use crate::edge::session::{Aliases, State};
+use crate::edge::telemetry::{CONNECTIONS, CONNECTS, PROTOCOL_ERRORS};
+
+/// How long a new connection may take to send its CONNECT.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Topic aliases a v5 client may use towards the server.
+pub(crate) const TOPIC_ALIAS_MAXIMUM: u16 = 64;
+/// Deliveries buffered per connection before it counts as too slow.
+const DELIVERY_BUFFER: usize = 1024;
+
+/// A live session: everything the handlers need.
+pub(crate) struct Live<'a> {
+    pub(crate) ctx: &'a EdgeContext,
+    pub(crate) version: Version,
+    pub(crate) identity: Identity,
+    pub(crate) handle: SessionHandle,
+    pub(crate) state: State,
+    pub(crate) aliases: Aliases,
+    pub(crate) window: usize,
+    pub(crate) out: BytesMut,
+}
+
+impl Live<'_> {
+    /// Queues `packet` for writing.
+    pub(crate) fn send(&mut self, packet: Outbound) {
+        codec::encode(self.version, packet, &mut self.out);
+    }
+}
+
+/// Serves one client connection until it ends. `permit` is `None` when the server is at its
+/// connection limit: the client is then told "server unavailable" after its CONNECT.
+pub(crate) async fn serve<S>(
+    mut stream: S,
+    ctx: Arc<EdgeContext>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut input = BytesMut::with_capacity(4096);
+    let (version, connect) =
+        match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut stream, &mut input, &ctx))
+            .await
+        {
+            Ok(Ok(Some(first))) => first,
+            Ok(Ok(None)) => return,
+            Ok(Err(err)) => {
+                refuse_malformed(&mut stream, err).await;
+                return;
+            }
+            Err(_) => {
+                counter!(PROTOCOL_ERRORS, "reason" => "connect_timeout").increment(1);
+                return;
+            }
+        };
+    if permit.is_none() {
+        refuse(
+            &mut stream,
+            version,
+            ConnAckCode::ServerUnavailable,
+            "server_full",
+        )
+        .await;
+        return;
+    }
+    if version == Version::V4 && connect.client_id.is_empty() && !connect.clean_start {
+        // MQTT 3.1.1 §3.1.3.1: an empty client id needs a clean session.
+        refuse(
+            &mut stream,
+            version,
+            ConnAckCode::ClientIdRejected,
+            "client_id_rejected",
+        )
+        .await;
+        return;
+    }
+    let identity = match authenticate(&ctx, &connect).await {
+        Ok(identity) => identity,
+        Err((code, outcome)) => {
+            refuse(&mut stream, version, code, outcome).await;
+            return;
+        }
+    };
+    run_session(stream, input, ctx, version, connect, identity).await;
+    drop(permit);
+}
+
+async fn run_session<S>(
+    mut stream: S,
+    mut input: BytesMut,
+    ctx: Arc<EdgeContext>,
+    version: Version,
+    connect: Connect,
+    identity: Identity,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (deliveries_tx, mut deliveries) = mpsc::channel(DELIVERY_BUFFER);
+    let (control_tx, mut control) = mpsc::unbounded_channel();
+    let handle = SessionHandle {
+        id: ctx.next_session_id.fetch_add(1, Ordering::Relaxed),
+        user_id: identity.user_id,
+        device_id: identity.device_id,
+        deliveries: deliveries_tx,
+        control: control_tx,
+    };
+    if let Some(previous) = ctx.hub.attach(&handle) {
+        let _ = previous
+            .control
+            .send(Control::Close(CloseReason::SessionTakenOver));
+    }
+    let restored = if connect.clean_start {
+        None
+    } else {
+        ctx.sessions.take(identity.device_id)
+    };
+    if connect.clean_start {
+        let _ = ctx.sessions.take(identity.device_id);
+    }
+    let session_present = restored.is_some();
+    let keep_alive = effective_keep_alive(connect.keep_alive_secs, ctx.limits.keep_alive_max_secs);
+    let mut live = Live {
+        ctx: &ctx,
+        version,
+        identity,
+        handle,
+        state: State::default(),
+        aliases: Aliases::default(),
+        window: usize::from(
+            connect
+                .receive_maximum
+                .unwrap_or(u16::MAX)
+                .min(ctx.limits.max_inflight)
+                .max(1),
+        ),
+        out: BytesMut::with_capacity(4096),
+    };
+    let assigned_client_id = connect
+        .client_id
+        .is_empty()
+        .then(|| format!("d{}", identity.device_id));
+    live.send(Outbound::ConnAck {
+        code: ConnAckCode::Success,
+        session_present,
+        limits: Some(ServerLimits {
+            receive_maximum: ctx.limits.max_inflight,
+            max_packet_size: u32::try_from(ctx.limits.max_packet_size).unwrap_or(u32::MAX),
+            topic_alias_maximum: TOPIC_ALIAS_MAXIMUM,
+            server_keep_alive: (keep_alive != connect.keep_alive_secs).then_some(keep_alive),
+            assigned_client_id,
+        }),
+    });
+    if let Some(restored) = restored {
+        handlers::restore(&mut live, restored).await;
+    }
+    counter!(CONNECTS, "outcome" => "accepted").increment(1);
+    gauge!(CONNECTIONS).increment(1.0);
+    info!(
+        device_id = identity.device_id,
+        user_id = identity.user_id,
+        ?version,
+        "client connected"
+    );
+
+    let idle_limit = Duration::from_millis(u64::from(keep_alive) * 1500);
+    let mut deadline = Instant::now() + idle_limit;
+    let ending = loop {
+        if !live.out.is_empty() {
+            if stream.write_all(&live.out).await.is_err() {
+                break End::Lost;
+            }
+            live.out.clear();
+        }
+        tokio::select! {
+            biased;
+            _ = ctx.shutdown.cancelled() => break End::Closed(CloseReason::ShuttingDown),
+            Some(instruction) = control.recv() => match instruction {
+                Control::Close(reason) => break End::Closed(reason),
+                Control::LeaveGroup(group_id) => live.state.leave_group(group_id),
+            },
+            read = stream.read_buf(&mut input) => {
+                match read {
+                    Ok(0) | Err(_) => break End::Lost,
+                    Ok(_) => deadline = Instant::now() + idle_limit,
+                }
+                match read_packets(&mut live, &mut input).await {
+                    Flow::Continue => {}
+                    Flow::Disconnect => break End::Clean,
+                    Flow::Close(reason) => break End::Closed(reason),
+                }
+            }
+            Some(delivery) = deliveries.recv() => handlers::deliver(&mut live, delivery),
+            _ = sleep_until(deadline) => break End::Closed(CloseReason::KeepAliveTimeout),
+        }
+    };
+    finish(stream, live, connect, ending).await;
+}
+
+/// How a session ended.
+enum End {
+    /// The client sent DISCONNECT.
+    Clean,
+    /// The connection dropped.
+    Lost,
+    /// The server closes it for this reason.
+    Closed(CloseReason),
+}
+
+async fn finish<S>(mut stream: S, mut live: Live<'_>, connect: Connect, ending: End)
+where
+    S: AsyncWrite + Unpin,
+{
+    let ctx = live.ctx;
+    if let End::Closed(reason) = ending {
+        if !matches!(
+            reason,
+            CloseReason::ShuttingDown
+                | CloseReason::SessionTakenOver
+                | CloseReason::AdministrativeAction
+        ) {
+            counter!(PROTOCOL_ERRORS, "reason" => format!("{reason:?}")).increment(1);
+        }
+        live.send(Outbound::Disconnect(reason));
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&live.out)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    ctx.hub.detach(live.handle.id, live.identity.device_id);
+    gauge!(CONNECTIONS).decrement(1.0);
+    let will_fires = !matches!(
+        ending,
+        End::Clean | End::Closed(CloseReason::SessionTakenOver)
+    );
+    if let (true, Some(will)) = (will_fires, connect.will) {
+        handlers::publish_will(&live, will).await;
+    }
+    if connect.session_expiry_secs > 0 {
+        let expiry = Duration::from_secs(u64::from(connect.session_expiry_secs));
+        ctx.sessions.keep(
+            live.identity.device_id,
+            std::mem::take(&mut live.state),
+            expiry,
+        );
+    }
+    debug!(device_id = live.identity.device_id, "client disconnected");
+}
+
+async fn read_packets(live: &mut Live<'_>, input: &mut BytesMut) -> Flow {
+    loop {
+        match codec::decode(live.version, input, live.ctx.limits.max_packet_size) {
+            Ok(None) => return Flow::Continue,
+            Ok(Some(packet)) => match handlers::handle(live, packet).await {
+                Flow::Continue => {}
+                other => return other,
+            },
+            Err(DecodeError::TooLarge(size)) => {
+                warn!(
+                    device_id = live.identity.device_id,
+                    size, "packet too large, closing"
+                );
+                return Flow::Close(CloseReason::PacketTooLarge);
+            }
+            Err(err) => {
+                warn!(device_id = live.identity.device_id, error = %err, "protocol error, closing");
+                return Flow::Close(CloseReason::MalformedPacket);
+            }
+        }
+    }
+}
+
+/// Reads until a whole CONNECT is buffered. `Ok(None)`: the peer closed first.
+async fn read_connect<S>(
+    stream: &mut S,
+    input: &mut BytesMut,
+    ctx: &EdgeContext,
+) -> Result<Option<(Version, Connect)>, DecodeError>
+where
+    S: AsyncRead + Unpin,
+{
+    loop {
+        if let Some(version) = codec::detect_version(input)? {
+            match codec::decode(version, input, ctx.limits.max_packet_size)? {
+                Some(Inbound::Connect(connect)) => return Ok(Some((version, connect))),
+                Some(_) => return Err(DecodeError::Malformed),
+                None => {}
+            }
+        }
+        match stream.read_buf(input).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn authenticate(
+    ctx: &EdgeContext,
+    connect: &Connect,
+) -> Result<Identity, (ConnAckCode, &'static str)> {
+    let (Some(username), Some(password)) = (&connect.username, &connect.password) else {
+        return Err((ConnAckCode::BadCredentials, "no_credentials"));
+    };
+    match ctx.auth.authenticate(username, password).await {
+        Ok(Verdict::Accepted(identity)) => Ok(identity),
+        Ok(Verdict::BadCredentials) => Err((ConnAckCode::BadCredentials, "bad_credentials")),
+        Ok(Verdict::Revoked) => Err((ConnAckCode::NotAuthorized, "revoked")),
+        Err(err) => {
+            warn!(error = %err, "accounts store unavailable, refusing a connection");
+            Err((ConnAckCode::ServerUnavailable, "store_unavailable"))
+        }
+    }
+}
+
+async fn refuse<S>(stream: &mut S, version: Version, code: ConnAckCode, outcome: &'static str)
+where
+    S: AsyncWrite + Unpin,
+{
+    counter!(CONNECTS, "outcome" => outcome).increment(1);
+    let mut out = BytesMut::new();
+    codec::encode(
+        version,
+        Outbound::ConnAck {
+            code,
+            session_present: false,
+            limits: None,
+        },
+        &mut out,
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+}
+
+async fn refuse_malformed<S>(stream: &mut S, err: DecodeError)
+where
+    S: AsyncWrite + Unpin,
+{
+    match err {
+        // The client asked for a version we do not speak: say so in 3.1.1's terms, which
+        // every client understands.
+        DecodeError::UnsupportedVersion(_) => {
+            refuse(
+                stream,
+                Version::V4,
+                ConnAckCode::UnsupportedVersion,
+                "unsupported_version",
+            )
+            .await;
+        }
+        _ => {
+            counter!(PROTOCOL_ERRORS, "reason" => "malformed_connect").increment(1);
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+        }
+    }
+}
+
+/// The keep-alive the server enforces: the client's, capped at `max`; 0 (none) means `max`.
+fn effective_keep_alive(requested: u16, max: u16) -> u16 {
+    if requested == 0 || requested > max {
+        max
+    } else {
+        requested
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_keep_alive;
+
+    #[test]
+    fn keep_alive_is_capped_and_never_disabled() {
+        assert_eq!(effective_keep_alive(30, 1200), 30);
+        assert_eq!(effective_keep_alive(0, 1200), 1200);
+        assert_eq!(effective_keep_alive(5000, 1200), 1200);
+    }
+}

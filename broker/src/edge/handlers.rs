@@ -1,0 +1,237 @@
+//! What the edge does with each packet of a live session, and with each delivery for it.
+
+use metrics::counter;
+use tracing::{info, warn};
+
+use crate::edge::acl::{self, PublishCheck, SubscribeCheck};
+use crate::edge::codec::{CloseReason, Inbound, Outbound, Publish, Version, Will};
+use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
+use crate::edge::hub::Delivery;
+use crate::edge::session::{Source, State, Subscription};
+use crate::edge::telemetry::{MESSAGES_IN, MESSAGES_OUT, REFUSED};
+
+/// Subscriptions one connection may hold; more are refused, the connection stays up.
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 1000;
+
+/// What the connection loop does after a packet.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// The client sent DISCONNECT.
+    Disconnect,
+    /// Close with this reason.
+    Close(CloseReason),
+}
+
+/// Handles one packet from the client.
+pub(crate) async fn handle(live: &mut Live<'_>, packet: Inbound) -> Flow {
+    match packet {
+        Inbound::Publish(publish) => return on_publish(live, publish).await,
+        Inbound::PubAck { pkid } => {
+            live.state.inflight.remove(&pkid);
+            send_queued(live);
+        }
+        Inbound::Subscribe { pkid, filters } => on_subscribe(live, pkid, filters).await,
+        Inbound::Unsubscribe { pkid, filters } => {
+            let count = filters.len();
+            for filter in filters {
+                if let Some(Source::Namespace(namespace)) = live.state.unsubscribe(&filter) {
+                    live.ctx.hub.unroute(namespace, live.handle.id);
+                }
+            }
+            live.send(Outbound::UnsubAck { pkid, count });
+        }
+        Inbound::PingReq => live.send(Outbound::PingResp),
+        Inbound::Disconnect => return Flow::Disconnect,
+        Inbound::Connect(_) => return Flow::Close(CloseReason::ProtocolError),
+    }
+    Flow::Continue
+}
+
+async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
+    let Publish {
+        topic,
+        payload,
+        qos,
+        pkid,
+        topic_alias,
+    } = publish;
+    if qos > 1 {
+        return Flow::Close(CloseReason::QosNotSupported);
+    }
+    let Ok(topic) = live
+        .aliases
+        .resolve(topic, topic_alias, TOPIC_ALIAS_MAXIMUM)
+    else {
+        return Flow::Close(CloseReason::ProtocolError);
+    };
+    match acl::check_publish(&live.identity, &topic) {
+        PublishCheck::Allowed => {
+            if live.ctx.hub.publish(topic, payload).await.is_err() {
+                return Flow::Close(CloseReason::ShuttingDown);
+            }
+            counter!(MESSAGES_IN).increment(1);
+            if qos == 1 {
+                live.send(Outbound::PubAck {
+                    pkid,
+                    authorized: true,
+                });
+            }
+        }
+        PublishCheck::Denied => {
+            counter!(REFUSED, "kind" => "publish").increment(1);
+            info!(device_id = live.identity.device_id, topic = %topic, "unauthorized publish refused");
+            // MQTT 3.1.1 has no way to say "refused" in a PUBACK: the message is dropped
+            // (counted and logged); MQTT 5 gets PUBACK 0x87.
+            if qos == 1 && live.version == Version::V5 {
+                live.send(Outbound::PubAck {
+                    pkid,
+                    authorized: false,
+                });
+            }
+        }
+        PublishCheck::Invalid => return Flow::Close(CloseReason::TopicNameInvalid),
+    }
+    Flow::Continue
+}
+
+async fn on_subscribe(live: &mut Live<'_>, pkid: u16, filters: Vec<(String, u8)>) {
+    let mut granted = Vec::with_capacity(filters.len());
+    for (filter, requested) in filters {
+        let qos = requested.min(1);
+        let source = if live.state.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            None
+        } else {
+            authorize(live, &filter).await
+        };
+        match source {
+            Some(source) => {
+                match source {
+                    Source::Namespace(namespace) => live.ctx.hub.route(namespace, &live.handle),
+                    Source::Everything => live.ctx.hub.watch(&live.handle),
+                }
+                live.state.subscribe(Subscription {
+                    filter,
+                    qos,
+                    source,
+                });
+                granted.push(Some(qos));
+            }
+            None => {
+                counter!(REFUSED, "kind" => "subscribe").increment(1);
+                info!(device_id = live.identity.device_id, filter = %filter, "subscription refused");
+                granted.push(None);
+            }
+        }
+    }
+    live.send(Outbound::SubAck { pkid, granted });
+}
+
+/// Where `filter`'s deliveries come from, or `None` when the identity may not subscribe.
+async fn authorize(live: &Live<'_>, filter: &str) -> Option<Source> {
+    match acl::check_subscribe(&live.identity, filter) {
+        SubscribeCheck::Allowed(namespace) => Some(Source::Namespace(namespace)),
+        SubscribeCheck::Everything => Some(Source::Everything),
+        SubscribeCheck::Denied => None,
+        SubscribeCheck::NeedsMembership { group_id } => {
+            match live
+                .ctx
+                .auth
+                .is_member(live.identity.user_id, group_id)
+                .await
+            {
+                Ok(true) => Some(Source::Namespace(acl::Namespace::Group(group_id))),
+                Ok(false) => None,
+                Err(err) => {
+                    warn!(error = %err, group_id, "membership check failed, refusing the subscription");
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Sends a delivery from the router if a subscription matches, QoS 1 within the window.
+pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) {
+    let Some(qos) = live.state.qos_for(&delivery.topic) else {
+        return;
+    };
+    if qos == 0 {
+        live.send(Outbound::Publish {
+            topic: delivery.topic.to_string(),
+            payload: delivery.payload,
+            qos: 0,
+            pkid: 0,
+            dup: false,
+        });
+        counter!(MESSAGES_OUT).increment(1);
+        return;
+    }
+    live.state.queued.push_back(delivery);
+    send_queued(live);
+}
+
+/// Moves queued QoS 1 messages into the window while it has room.
+fn send_queued(live: &mut Live<'_>) {
+    while live.state.inflight.len() < live.window {
+        let Some(delivery) = live.state.queued.pop_front() else {
+            return;
+        };
+        let pkid = live.state.next_pkid();
+        live.send(Outbound::Publish {
+            topic: delivery.topic.to_string(),
+            payload: delivery.payload.clone(),
+            qos: 1,
+            pkid,
+            dup: false,
+        });
+        live.state.inflight.insert(pkid, delivery);
+        counter!(MESSAGES_OUT).increment(1);
+    }
+}
+
+/// Resumes a persistent session: re-checks and re-routes its subscriptions, then resends
+/// what was in flight (DUP set) and what was queued.
+pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
+    let State {
+        subscriptions,
+        inflight,
+        queued,
+        ..
+    } = restored;
+    for subscription in subscriptions {
+        // Membership may have changed while the device was away.
+        if let Some(source) = authorize(live, &subscription.filter).await {
+            match source {
+                Source::Namespace(namespace) => live.ctx.hub.route(namespace, &live.handle),
+                Source::Everything => live.ctx.hub.watch(&live.handle),
+            }
+            live.state.subscribe(Subscription {
+                source,
+                ..subscription
+            });
+        }
+    }
+    for (pkid, delivery) in inflight {
+        live.send(Outbound::Publish {
+            topic: delivery.topic.to_string(),
+            payload: delivery.payload.clone(),
+            qos: 1,
+            pkid,
+            dup: true,
+        });
+        live.state.inflight.insert(pkid, delivery);
+    }
+    live.state.queued = queued;
+    send_queued(live);
+}
+
+/// Publishes the Last Will, if the identity may publish to its topic.
+pub(crate) async fn publish_will(live: &Live<'_>, will: Will) {
+    if acl::check_publish(&live.identity, &will.topic) == PublishCheck::Allowed {
+        let _ = live.ctx.hub.publish(will.topic, will.payload).await;
+        counter!(MESSAGES_IN).increment(1);
+    } else {
+        counter!(REFUSED, "kind" => "will").increment(1);
+    }
+}

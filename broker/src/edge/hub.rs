@@ -1,0 +1,271 @@
+//! The hub: the edge's one link to the rumqttd router, shared by every client connection of
+//! this node, and the routing table from namespaces to connected sessions.
+//!
+//! Router-side state is four wildcard filters per node (`u/#`, `g/#`, `d/#` and the control
+//! topics), whatever the number of users: the hub demultiplexes by namespace, and each
+//! session matches its own filters. Publishes from clients go to the router through one
+//! uplink thread, because rumqttd's local link sends with a blocking channel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use natter_proto::topics;
+use rumqttd::Notification;
+use rumqttd::local::{LinkRx, LinkTx};
+use tokio::sync::mpsc;
+use tracing::{debug, error, warn};
+
+use crate::edge::acl::Namespace;
+use crate::edge::codec::CloseReason;
+use crate::edge::telemetry::DELIVERIES_DROPPED;
+
+/// How many client publishes may wait for the uplink thread.
+const UPLINK_CAPACITY: usize = 8192;
+
+/// A message from the router to a session.
+#[derive(Clone, Debug)]
+pub(crate) struct Delivery {
+    pub(crate) topic: Arc<str>,
+    pub(crate) payload: Bytes,
+}
+
+/// Instructions to a session from outside its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Close the connection with this reason.
+    Close(CloseReason),
+    /// Drop every subscription in this group's namespace (the member was removed).
+    LeaveGroup(i64),
+}
+
+/// How the hub reaches one session.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionHandle {
+    pub(crate) id: u64,
+    pub(crate) user_id: i64,
+    pub(crate) device_id: i64,
+    pub(crate) deliveries: mpsc::Sender<Delivery>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+}
+
+/// The routing table and the uplink. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    routes: RwLock<HashMap<Namespace, Vec<SessionHandle>>>,
+    /// Operators watching every namespace.
+    watchers: RwLock<Vec<SessionHandle>>,
+    /// Connected sessions by device, for take-over and revocation.
+    devices: RwLock<HashMap<i64, SessionHandle>>,
+    uplink: Option<mpsc::Sender<(String, Bytes)>>,
+}
+
+impl Hub {
+    /// Subscribes the node-wide filters on the router link and starts the downlink task and
+    /// the uplink thread. `link` comes from `LinkBuilder::build` on the router.
+    ///
+    /// # Errors
+    /// When the router refuses a subscription or the uplink thread cannot start.
+    pub(crate) fn start(link: (LinkTx, LinkRx)) -> std::io::Result<Hub> {
+        let (mut link_tx, link_rx) = link;
+        for filter in ["u/#", "g/#", "d/#", topics::CONTROL_FILTER] {
+            link_tx.subscribe(filter).map_err(|err| {
+                std::io::Error::other(format!("subscribing {filter} on the router: {err}"))
+            })?;
+        }
+        let (uplink, uplink_rx) = mpsc::channel(UPLINK_CAPACITY);
+        std::thread::Builder::new()
+            .name("edge-uplink".into())
+            .spawn(move || run_uplink(link_tx, uplink_rx))?;
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                uplink: Some(uplink),
+                ..Inner::default()
+            }),
+        };
+        tokio::spawn(run_downlink(hub.clone(), link_rx));
+        Ok(hub)
+    }
+
+    /// Hands a client's publish to the router, waiting while the uplink is full.
+    ///
+    /// # Errors
+    /// When the uplink thread has stopped (the router is gone).
+    pub(crate) async fn publish(&self, topic: String, payload: Bytes) -> Result<(), ()> {
+        match &self.inner.uplink {
+            Some(uplink) => uplink.send((topic, payload)).await.map_err(drop),
+            None => Err(()),
+        }
+    }
+
+    /// Registers `session` as the connection of its device, returning the connection it
+    /// replaces (which the caller tells to close).
+    pub(crate) fn attach(&self, session: &SessionHandle) -> Option<SessionHandle> {
+        write(&self.inner.devices).insert(session.device_id, session.clone())
+    }
+
+    /// Forgets `session` everywhere, unless its device has already been taken over.
+    pub(crate) fn detach(&self, session_id: u64, device_id: i64) {
+        let mut devices = write(&self.inner.devices);
+        if devices
+            .get(&device_id)
+            .is_some_and(|current| current.id == session_id)
+        {
+            devices.remove(&device_id);
+        }
+        drop(devices);
+        write(&self.inner.routes).retain(|_, sessions| {
+            sessions.retain(|session| session.id != session_id);
+            !sessions.is_empty()
+        });
+        write(&self.inner.watchers).retain(|session| session.id != session_id);
+    }
+
+    /// Routes `namespace` to `session`.
+    pub(crate) fn route(&self, namespace: Namespace, session: &SessionHandle) {
+        let mut routes = write(&self.inner.routes);
+        let sessions = routes.entry(namespace).or_default();
+        if !sessions.iter().any(|existing| existing.id == session.id) {
+            sessions.push(session.clone());
+        }
+    }
+
+    /// Stops routing `namespace` to the session `session_id`.
+    pub(crate) fn unroute(&self, namespace: Namespace, session_id: u64) {
+        let mut routes = write(&self.inner.routes);
+        if let Some(sessions) = routes.get_mut(&namespace) {
+            sessions.retain(|session| session.id != session_id);
+            if sessions.is_empty() {
+                routes.remove(&namespace);
+            }
+        }
+    }
+
+    /// Routes every namespace to `session` (operators).
+    pub(crate) fn watch(&self, session: &SessionHandle) {
+        let mut watchers = write(&self.inner.watchers);
+        if !watchers.iter().any(|existing| existing.id == session.id) {
+            watchers.push(session.clone());
+        }
+    }
+
+    /// Tells the connection of `device_id`, if any, to close.
+    pub(crate) fn kick_device(&self, device_id: i64, reason: CloseReason) {
+        if let Some(session) = read(&self.inner.devices).get(&device_id) {
+            let _ = session.control.send(Control::Close(reason));
+        }
+    }
+
+    /// Cuts `user_id`'s subscriptions to group `group_id` on this node.
+    pub(crate) fn remove_member(&self, group_id: i64, user_id: i64) {
+        let namespace = Namespace::Group(group_id);
+        let mut routes = write(&self.inner.routes);
+        if let Some(sessions) = routes.get_mut(&namespace) {
+            sessions.retain(|session| {
+                let member = session.user_id == user_id;
+                if member {
+                    let _ = session.control.send(Control::LeaveGroup(group_id));
+                }
+                !member
+            });
+            if sessions.is_empty() {
+                routes.remove(&namespace);
+            }
+        }
+    }
+
+    /// Sends a message from the router to every session routed to its namespace.
+    fn dispatch(&self, topic: &str, payload: &Bytes) {
+        if let Some(control) = topics::parse_control(topic) {
+            self.apply(control);
+        }
+        let delivery = Delivery {
+            topic: Arc::from(topic),
+            payload: payload.clone(),
+        };
+        if let Some(namespace) = Namespace::of_topic(topic)
+            && let Some(sessions) = read(&self.inner.routes).get(&namespace)
+        {
+            sessions
+                .iter()
+                .for_each(|session| offer(session, &delivery));
+        }
+        read(&self.inner.watchers)
+            .iter()
+            .for_each(|session| offer(session, &delivery));
+    }
+
+    fn apply(&self, control: topics::ControlTopic) {
+        match control {
+            topics::ControlTopic::DeviceRevoked { device_id } => {
+                self.kick_device(device_id, CloseReason::AdministrativeAction);
+            }
+            topics::ControlTopic::MemberRemoved { group_id, user_id } => {
+                self.remove_member(group_id, user_id);
+            }
+        }
+    }
+}
+
+/// Queues `delivery` for `session`. A session that cannot keep up is closed rather than
+/// silently missing messages: its device resumes from its cursor when it reconnects.
+fn offer(session: &SessionHandle, delivery: &Delivery) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = session.deliveries.try_send(delivery.clone()) {
+        metrics::counter!(DELIVERIES_DROPPED).increment(1);
+        warn!(
+            device_id = session.device_id,
+            "client too slow, closing its connection"
+        );
+        let _ = session
+            .control
+            .send(Control::Close(CloseReason::QuotaExceeded));
+    }
+}
+
+async fn run_downlink(hub: Hub, mut link_rx: LinkRx) {
+    loop {
+        match link_rx.next().await {
+            Ok(Some(Notification::Forward(forward))) => {
+                match std::str::from_utf8(&forward.publish.topic) {
+                    Ok(topic) => hub.dispatch(topic, &forward.publish.payload),
+                    Err(_) => debug!("dropping a router message with a non-UTF-8 topic"),
+                }
+            }
+            Ok(Some(Notification::Unschedule)) => {
+                if let Err(err) = link_rx.wake().await {
+                    error!(error = %err, "edge link to the router failed");
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                error!(error = %err, "edge link to the router closed");
+                return;
+            }
+        }
+    }
+}
+
+fn run_uplink(mut link_tx: LinkTx, mut uplink: mpsc::Receiver<(String, Bytes)>) {
+    while let Some((topic, payload)) = uplink.blocking_recv() {
+        if let Err(err) = link_tx.publish(topic, payload) {
+            error!(error = %err, "edge uplink to the router failed");
+            return;
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // The tables stay consistent even if a holder panicked: every update is one call.
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,143 @@
+//! MQTT test clients (rumqttc, v3.1.1 and v5) and a helper that waits for the next packet.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::v5::Packet as PacketV5;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
+use secrecy::ExposeSecret;
+use tokio::sync::mpsc;
+
+/// How long a test waits for one packet.
+pub const PACKET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Credentials of a device.
+#[derive(Clone, Debug)]
+pub struct Login {
+    /// MQTT username.
+    pub username: String,
+    /// MQTT password.
+    pub password: String,
+}
+
+impl From<&natter_accounts::Credentials> for Login {
+    fn from(credentials: &natter_accounts::Credentials) -> Login {
+        Login {
+            username: credentials.mqtt_username.clone(),
+            password: credentials.mqtt_password.expose_secret().to_owned(),
+        }
+    }
+}
+
+fn client_id() -> String {
+    format!("t-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A v3.1.1 client for `addr` logging in with `login`, clean session, 30 s keep-alive.
+pub fn client_v4(addr: SocketAddr, login: &Login) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(client_id(), addr.ip().to_string(), addr.port());
+    options.set_credentials(login.username.clone(), login.password.clone());
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+    AsyncClient::new(options, 100)
+}
+
+/// A v5 client for `addr` logging in with `login`, clean start, 30 s keep-alive.
+pub fn client_v5(
+    addr: SocketAddr,
+    login: &Login,
+) -> (rumqttc::v5::AsyncClient, rumqttc::v5::EventLoop) {
+    let mut options =
+        rumqttc::v5::MqttOptions::new(client_id(), addr.ip().to_string(), addr.port());
+    options.set_credentials(login.username.clone(), login.password.clone());
+    options.set_keep_alive(Duration::from_secs(30));
+    rumqttc::v5::AsyncClient::new(options, 100)
+}
+
+/// A client whose event loop runs in a background task, so that what it sends leaves even
+/// while the test waits on another client. Incoming packets and the final error arrive on
+/// a channel; the loop stops at the first error (no automatic reconnect).
+#[derive(Debug)]
+pub struct Driven<C, P> {
+    /// The client handle, to subscribe and publish.
+    pub client: C,
+    incoming: mpsc::UnboundedReceiver<anyhow::Result<P>>,
+}
+
+/// A v3.1.1 client, driven in the background.
+pub type ClientV4 = Driven<AsyncClient, Packet>;
+/// A v5 client, driven in the background.
+pub type ClientV5 = Driven<rumqttc::v5::AsyncClient, PacketV5>;
+
+/// Connects a v3.1.1 client to `addr` with `login`, driven in the background.
+pub fn connect_v4(addr: SocketAddr, login: &Login) -> ClientV4 {
+    let (client, mut eventloop) = client_v4(addr, login);
+    let (tx, incoming) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(packet)) => {
+                    if tx.send(Ok(packet)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Outgoing(_)) => {}
+                Err(err) => {
+                    let _ = tx.send(Err(err.into()));
+                    return;
+                }
+            }
+        }
+    });
+    Driven { client, incoming }
+}
+
+/// Connects a v5 client to `addr` with `login`, driven in the background.
+pub fn connect_v5(addr: SocketAddr, login: &Login) -> ClientV5 {
+    let (client, mut eventloop) = client_v5(addr, login);
+    let (tx, incoming) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::v5::Event::Incoming(packet)) => {
+                    if tx.send(Ok(packet)).is_err() {
+                        return;
+                    }
+                }
+                Ok(rumqttc::v5::Event::Outgoing(_)) => {}
+                Err(err) => {
+                    let _ = tx.send(Err(err.into()));
+                    return;
+                }
+            }
+        }
+    });
+    Driven { client, incoming }
+}
+
+impl<C, P> Driven<C, P> {
+    /// The next incoming packet, or the error that ended the connection.
+    ///
+    /// # Errors
+    /// The connection error, or a timeout after [`PACKET_TIMEOUT`].
+    pub async fn next(&mut self) -> anyhow::Result<P> {
+        match tokio::time::timeout(PACKET_TIMEOUT, self.incoming.recv()).await {
+            Ok(Some(packet)) => packet,
+            Ok(None) => anyhow::bail!("the connection has ended"),
+            Err(_) => anyhow::bail!("no packet within {PACKET_TIMEOUT:?}"),
+        }
+    }
+
+    /// Skips packets until `pick` extracts a value from one.
+    ///
+    /// # Errors
+    /// As [`Driven::next`].
+    pub async fn wait<T>(&mut self, mut pick: impl FnMut(&P) -> Option<T>) -> anyhow::Result<T> {
+        loop {
+            let packet = self.next().await?;
+            if let Some(value) = pick(&packet) {
+                return Ok(value);
+            }
+        }
+    }
+}
