@@ -2,6 +2,8 @@
 //! embedded defaults and on the services named by `NATTER_TEST_*` (see the harness).
 
 mod edge;
+mod edge_hostile;
+mod edge_session;
 mod health;
 mod shutdown;
 mod telemetry;

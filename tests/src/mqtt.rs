@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::v5::Packet as PacketV5;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 
@@ -33,13 +33,14 @@ fn client_id() -> String {
     format!("t-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A v3.1.1 client for `addr` logging in with `login`, clean session, 30 s keep-alive.
-pub fn client_v4(addr: SocketAddr, login: &Login) -> (AsyncClient, EventLoop) {
+/// Options of a v3.1.1 client for `addr` logging in with `login`, clean session, 30 s
+/// keep-alive.
+pub fn options_v4(addr: SocketAddr, login: &Login) -> MqttOptions {
     let mut options = MqttOptions::new(client_id(), addr.ip().to_string(), addr.port());
     options.set_credentials(login.username.clone(), login.password.clone());
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
-    AsyncClient::new(options, 100)
+    options
 }
 
 /// A v5 client for `addr` logging in with `login`, clean start, 30 s keep-alive.
@@ -62,6 +63,15 @@ pub struct Driven<C, P> {
     /// The client handle, to subscribe and publish.
     pub client: C,
     incoming: mpsc::UnboundedReceiver<anyhow::Result<P>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<C, P> Drop for Driven<C, P> {
+    /// Dropping the client drops its connection at once, without DISCONNECT: as a phone
+    /// that loses its network.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A v3.1.1 client, driven in the background.
@@ -71,9 +81,20 @@ pub type ClientV5 = Driven<rumqttc::v5::AsyncClient, PacketV5>;
 
 /// Connects a v3.1.1 client to `addr` with `login`, driven in the background.
 pub fn connect_v4(addr: SocketAddr, login: &Login) -> ClientV4 {
-    let (client, mut eventloop) = client_v4(addr, login);
+    connect_v4_with(addr, login, |_| {})
+}
+
+/// Like [`connect_v4`], letting `customize` change the options first.
+pub fn connect_v4_with(
+    addr: SocketAddr,
+    login: &Login,
+    customize: impl FnOnce(&mut MqttOptions),
+) -> ClientV4 {
+    let mut options = options_v4(addr, login);
+    customize(&mut options);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
     let (tx, incoming) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(packet)) => {
@@ -89,14 +110,18 @@ pub fn connect_v4(addr: SocketAddr, login: &Login) -> ClientV4 {
             }
         }
     });
-    Driven { client, incoming }
+    Driven {
+        client,
+        incoming,
+        task,
+    }
 }
 
 /// Connects a v5 client to `addr` with `login`, driven in the background.
 pub fn connect_v5(addr: SocketAddr, login: &Login) -> ClientV5 {
     let (client, mut eventloop) = client_v5(addr, login);
     let (tx, incoming) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
                 Ok(rumqttc::v5::Event::Incoming(packet)) => {
@@ -112,7 +137,11 @@ pub fn connect_v5(addr: SocketAddr, login: &Login) -> ClientV5 {
             }
         }
     });
-    Driven { client, incoming }
+    Driven {
+        client,
+        incoming,
+        task,
+    }
 }
 
 impl<C, P> Driven<C, P> {

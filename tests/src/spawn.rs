@@ -87,6 +87,64 @@ impl TestApp {
         Ok(credentials)
     }
 
+    /// Creates a group of `members` (the first one creates it) directly in the database, as
+    /// the messaging layer will, and returns its id.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn create_group(&self, members: &[i64]) -> anyhow::Result<i64> {
+        use natter_entities::{group_members, groups};
+        use sea_orm::{ActiveModelTrait, Set};
+        let creator = *members.first().context("a group needs a member")?;
+        let db = self.db().await?;
+        let now = natter_accounts::now_ms();
+        let group = groups::ActiveModel {
+            name: Set("test group".into()),
+            description: Set(String::new()),
+            created_by: Set(creator),
+            member_limit: Set(1024),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await?;
+        for &user_id in members {
+            group_members::ActiveModel {
+                group_id: Set(group.id),
+                user_id: Set(user_id),
+                role: Set(if user_id == creator {
+                    "admin"
+                } else {
+                    "member"
+                }
+                .into()),
+                joined_at: Set(now),
+            }
+            .insert(&db)
+            .await?;
+        }
+        db.close().await?;
+        Ok(group.id)
+    }
+
+    /// Removes `user_id` from group `group_id` in the database.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn remove_member(&self, group_id: i64, user_id: i64) -> anyhow::Result<()> {
+        use natter_entities::group_members;
+        use sea_orm::{EntityTrait, ModelTrait};
+        let db = self.db().await?;
+        if let Some(member) = group_members::Entity::find_by_id((group_id, user_id))
+            .one(&db)
+            .await?
+        {
+            member.delete(&db).await?;
+        }
+        db.close().await?;
+        Ok(())
+    }
+
     /// `http://{http_addr}{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http_addr)

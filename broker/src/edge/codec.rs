@@ -152,10 +152,10 @@ pub(crate) enum Outbound {
         pkid: u16,
         authorized: bool,
     },
-    /// Per filter: `Some(granted qos)` or `None` for "not authorized".
+    /// Per filter, in order.
     SubAck {
         pkid: u16,
-        granted: Vec<Option<u8>>,
+        granted: Vec<Grant>,
     },
     UnsubAck {
         pkid: u16,
@@ -163,6 +163,17 @@ pub(crate) enum Outbound {
     },
     PingResp,
     Disconnect(CloseReason),
+}
+
+/// The answer to one subscription filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// Granted at this QoS.
+    Qos(u8),
+    /// Outside what the identity may read (v5 0x87).
+    NotAuthorized,
+    /// Over the per-connection subscription limit (v5 0x97).
+    Quota,
 }
 
 /// What a v5 CONNACK announces.
@@ -401,8 +412,8 @@ fn to_v4(packet: Outbound) -> Option<v4::Packet> {
             granted
                 .into_iter()
                 .map(|granted| match granted {
-                    Some(qos) => v4::SubscribeReasonCode::Success(qos_v4(qos)),
-                    None => v4::SubscribeReasonCode::Failure,
+                    Grant::Qos(qos) => v4::SubscribeReasonCode::Success(qos_v4(qos)),
+                    Grant::NotAuthorized | Grant::Quota => v4::SubscribeReasonCode::Failure,
                 })
                 .collect(),
         )),
@@ -488,8 +499,9 @@ fn to_v5(packet: Outbound) -> v5::Packet {
             return_codes: granted
                 .into_iter()
                 .map(|granted| match granted {
-                    Some(qos) => v5::SubscribeReasonCode::Success(qos_v5(qos)),
-                    None => v5::SubscribeReasonCode::NotAuthorized,
+                    Grant::Qos(qos) => v5::SubscribeReasonCode::Success(qos_v5(qos)),
+                    Grant::NotAuthorized => v5::SubscribeReasonCode::NotAuthorized,
+                    Grant::Quota => v5::SubscribeReasonCode::QuotaExceeded,
                 })
                 .collect(),
             properties: None,

@@ -4,7 +4,7 @@ use metrics::counter;
 use tracing::{info, warn};
 
 use crate::edge::acl::{self, PublishCheck, SubscribeCheck};
-use crate::edge::codec::{CloseReason, Inbound, Outbound, Publish, Version, Will};
+use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Version, Will};
 use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
 use crate::edge::hub::Delivery;
 use crate::edge::session::{Source, State, Subscription};
@@ -99,12 +99,17 @@ async fn on_subscribe(live: &mut Live<'_>, pkid: u16, filters: Vec<(String, u8)>
     let mut granted = Vec::with_capacity(filters.len());
     for (filter, requested) in filters {
         let qos = requested.min(1);
-        let source = if live.state.subscriptions.len() >= MAX_SUBSCRIPTIONS {
-            None
-        } else {
-            authorize(live, &filter).await
-        };
-        match source {
+        let known = live
+            .state
+            .subscriptions
+            .iter()
+            .any(|existing| existing.filter == filter);
+        if !known && live.state.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            counter!(REFUSED, "kind" => "subscription_quota").increment(1);
+            granted.push(Grant::Quota);
+            continue;
+        }
+        match authorize(live, &filter).await {
             Some(source) => {
                 match source {
                     Source::Namespace(namespace) => live.ctx.hub.route(namespace, &live.handle),
@@ -115,12 +120,12 @@ async fn on_subscribe(live: &mut Live<'_>, pkid: u16, filters: Vec<(String, u8)>
                     qos,
                     source,
                 });
-                granted.push(Some(qos));
+                granted.push(Grant::Qos(qos));
             }
             None => {
                 counter!(REFUSED, "kind" => "subscribe").increment(1);
                 info!(device_id = live.identity.device_id, filter = %filter, "subscription refused");
-                granted.push(None);
+                granted.push(Grant::NotAuthorized);
             }
         }
     }
