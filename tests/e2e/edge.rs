@@ -284,15 +284,18 @@ scenario!(
             .await?;
         assert_eq!(reason, PubAckReason::NotAuthorized);
 
-        // MQTT 3.1.1: dropped; the connection stays up (a later subscribe is answered).
+        // MQTT 3.1.1: dropped but acknowledged (no way to say "refused"), so the client does not
+        // resend it forever; the connection stays up (a later subscribe is answered).
         let mut v4 = connect_v4(app.mqtt_addr(), &Login::from(&ada_tablet));
         v4.client
             .publish(
                 format!("u/{}/inbox", bob.user_id),
-                QoS::AtMostOnce,
+                QoS::AtLeastOnce,
                 false,
                 "spoof",
             )
+            .await?;
+        v4.wait(|p| matches!(p, Packet::PubAck(_)).then_some(()))
             .await?;
         v4.client
             .subscribe(format!("u/{}/inbox", ada.user_id), QoS::AtMostOnce)

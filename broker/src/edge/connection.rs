@@ -29,6 +29,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const TOPIC_ALIAS_MAXIMUM: u16 = 64;
 /// Deliveries buffered per connection before it counts as too slow.
 const DELIVERY_BUFFER: usize = 1024;
+/// How long a connection taking over waits for the previous one to wind up.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
 
 /// A live session: everything the handlers need.
 pub(crate) struct Live<'a> {
@@ -124,11 +126,14 @@ async fn run_session<S>(
         device_id: identity.device_id,
         deliveries: deliveries_tx,
         control: control_tx,
+        done: tokio_util::sync::CancellationToken::new(),
     };
     if let Some(previous) = ctx.hub.attach(&handle) {
         let _ = previous
             .control
             .send(Control::Close(CloseReason::SessionTakenOver));
+        // Wait for it to store its session, so that this connection resumes it.
+        let _ = tokio::time::timeout(TAKEOVER_WAIT, previous.done.cancelled()).await;
     }
     let restored = if connect.clean_start {
         None
@@ -210,7 +215,11 @@ async fn run_session<S>(
                     Flow::Close(reason) => break End::Closed(reason),
                 }
             }
-            Some(delivery) = deliveries.recv() => handlers::deliver(&mut live, delivery),
+            Some(delivery) = deliveries.recv() => {
+                if let Flow::Close(reason) = handlers::deliver(&mut live, delivery) {
+                    break End::Closed(reason);
+                }
+            }
             _ = sleep_until(deadline) => break End::Closed(CloseReason::KeepAliveTimeout),
         }
     };
@@ -262,6 +271,7 @@ where
             expiry,
         );
     }
+    live.handle.done.cancel();
     debug!(device_id = live.identity.device_id, "client disconnected");
 }
 

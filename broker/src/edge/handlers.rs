@@ -4,11 +4,11 @@ use metrics::counter;
 use tracing::{info, warn};
 
 use crate::edge::acl::{self, PublishCheck, SubscribeCheck};
-use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Version, Will};
+use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Will};
 use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
 use crate::edge::hub::Delivery;
 use crate::edge::session::{Source, State, Subscription};
-use crate::edge::telemetry::{MESSAGES_IN, MESSAGES_OUT, REFUSED};
+use crate::edge::telemetry::{MESSAGES_IN, MESSAGES_OUT, REFUSED, SLOW_CLIENT_CLOSES};
 
 /// Subscriptions one connection may hold; more are refused, the connection stays up.
 pub(crate) const MAX_SUBSCRIPTIONS: usize = 1000;
@@ -81,9 +81,10 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
         PublishCheck::Denied => {
             counter!(REFUSED, "kind" => "publish").increment(1);
             info!(device_id = live.identity.device_id, topic = %topic, "unauthorized publish refused");
-            // MQTT 3.1.1 has no way to say "refused" in a PUBACK: the message is dropped
-            // (counted and logged); MQTT 5 gets PUBACK 0x87.
-            if qos == 1 && live.version == Version::V5 {
+            // MQTT 5 gets PUBACK 0x87. MQTT 3.1.1 has no way to say "refused": the message is
+            // dropped (counted and logged) and still acknowledged, as Mosquitto does, so that
+            // the client does not resend it forever.
+            if qos == 1 {
                 live.send(Outbound::PubAck {
                     pkid,
                     authorized: false,
@@ -156,10 +157,15 @@ async fn authorize(live: &Live<'_>, filter: &str) -> Option<Source> {
     }
 }
 
-/// Sends a delivery from the router if a subscription matches, QoS 1 within the window.
-pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) {
+/// QoS 1 messages queued behind a full window before the client counts as too slow.
+const MAX_QUEUED: usize = 1024;
+
+/// Sends a delivery from the router if a subscription matches, QoS 1 within the window. A
+/// client whose window stays full while the queue grows past [`MAX_QUEUED`] is closed
+/// (v5 0x97): it resumes from the database when it reconnects.
+pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) -> Flow {
     let Some(qos) = live.state.qos_for(&delivery.topic) else {
-        return;
+        return Flow::Continue;
     };
     if qos == 0 {
         live.send(Outbound::Publish {
@@ -170,10 +176,19 @@ pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) {
             dup: false,
         });
         counter!(MESSAGES_OUT).increment(1);
-        return;
+        return Flow::Continue;
+    }
+    if live.state.queued.len() >= MAX_QUEUED {
+        counter!(SLOW_CLIENT_CLOSES).increment(1);
+        warn!(
+            device_id = live.identity.device_id,
+            "client not acknowledging, closing its connection"
+        );
+        return Flow::Close(CloseReason::QuotaExceeded);
     }
     live.state.queued.push_back(delivery);
     send_queued(live);
+    Flow::Continue
 }
 
 /// Moves queued QoS 1 messages into the window while it has room.

@@ -18,7 +18,7 @@ use tracing::{debug, error, warn};
 
 use crate::edge::acl::Namespace;
 use crate::edge::codec::CloseReason;
-use crate::edge::telemetry::DELIVERIES_DROPPED;
+use crate::edge::telemetry::SLOW_CLIENT_CLOSES;
 
 /// How many client publishes may wait for the uplink thread.
 const UPLINK_CAPACITY: usize = 8192;
@@ -47,6 +47,9 @@ pub(crate) struct SessionHandle {
     pub(crate) device_id: i64,
     pub(crate) deliveries: mpsc::Sender<Delivery>,
     pub(crate) control: mpsc::UnboundedSender<Control>,
+    /// Cancelled once the session has ended and stored its persistent state, so that a
+    /// connection taking over can pick that state up.
+    pub(crate) done: tokio_util::sync::CancellationToken,
 }
 
 /// The routing table and the uplink. Cheap to clone.
@@ -216,7 +219,7 @@ impl Hub {
 /// silently missing messages: its device resumes from its cursor when it reconnects.
 fn offer(session: &SessionHandle, delivery: &Delivery) {
     if let Err(mpsc::error::TrySendError::Full(_)) = session.deliveries.try_send(delivery.clone()) {
-        metrics::counter!(DELIVERIES_DROPPED).increment(1);
+        metrics::counter!(SLOW_CLIENT_CLOSES).increment(1);
         warn!(
             device_id = session.device_id,
             "client too slow, closing its connection"

@@ -11,7 +11,7 @@ pub(crate) const MESSAGES_OUT: &str = "natter_messages_out_total";
 /// Counter: refused subscriptions and publishes, labelled `kind`.
 pub(crate) const REFUSED: &str = "natter_mqtt_refused_total";
 /// Counter: connections closed because the client could not keep up.
-pub(crate) const DELIVERIES_DROPPED: &str = "natter_mqtt_slow_client_closes_total";
+pub(crate) const SLOW_CLIENT_CLOSES: &str = "natter_mqtt_slow_client_closes_total";
 /// Counter: connections closed for a protocol error, labelled `reason`.
 pub(crate) const PROTOCOL_ERRORS: &str = "natter_mqtt_protocol_errors_total";
 
@@ -23,7 +23,7 @@ pub(crate) fn describe() {
     metrics::describe_counter!(MESSAGES_OUT, "PUBLISH packets sent to clients");
     metrics::describe_counter!(REFUSED, "refused subscriptions and publishes");
     metrics::describe_counter!(
-        DELIVERIES_DROPPED,
+        SLOW_CLIENT_CLOSES,
         "connections closed because the client was too slow"
     );
     metrics::describe_counter!(PROTOCOL_ERRORS, "connections closed for a protocol error");
