@@ -95,6 +95,7 @@ impl App {
             let auth = Arc::new(AccountsAuthenticator::new(database.clone()));
             let edge = broker.bind_edge(&settings.mqtt, auth).await?;
             settings.mqtt.listen = edge.local_addr()?;
+            settings.mqtt.ws_listen = edge.ws_local_addr()?;
             (Some(broker), Some(edge))
         } else {
             (None, None)
@@ -135,6 +136,8 @@ impl App {
             http = %http_addr,
             mqtt = %settings.mqtt.listen,
             mqtt_internal = %settings.mqtt.internal_listen,
+            mqtt_ws = ?settings.mqtt.ws_listen,
+            mqtt_tls = settings.mqtt.tls_enabled(),
             ?role,
             "natter started"
         );

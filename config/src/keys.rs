@@ -33,6 +33,7 @@ pub(crate) fn expected_value(key: &str) -> Option<&'static str> {
     let expected = match key {
         "mqtt.listen" => "a socket address like 0.0.0.0:1883",
         "mqtt.internal_listen" => "a socket address like 127.0.0.1:1884",
+        "mqtt.ws_listen" => "a socket address like 0.0.0.0:8083, or empty for none",
         "http.listen" => "a socket address like 0.0.0.0:8080",
         "storage.backend" => "one of local, s3",
         "telemetry.format" => "one of pretty, json",

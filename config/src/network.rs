@@ -3,13 +3,14 @@
 //! `rumqttd::Config` or clients from it is the owning crate's job.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fields::{empty_as_none, redact_secret};
+use crate::fields::{empty_as_none, lossy_optional_path, redact_secret};
 use crate::settings::at_least_one;
 
 /// The MQTT broker: listeners and limits (`[mqtt]`, `NATTER__MQTT__*`).
@@ -40,6 +41,31 @@ pub struct MqttSettings {
     /// Longest keep-alive a client may ask for, in seconds (`mqtt.keep_alive_max_secs`,
     /// default 1200); see [`MqttSettings::keep_alive_max`].
     pub keep_alive_max_secs: u16,
+    /// Client-facing MQTT over WebSocket listener: path `/mqtt`, subprotocol `mqtt`, both
+    /// protocol versions. `None` leaves it off (`mqtt.ws_listen`, default off; `0.0.0.0:8083`
+    /// is the customary address).
+    #[serde(default, deserialize_with = "optional_socket_addr")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_listen: Option<SocketAddr>,
+    /// PEM file with the server certificate chain, leaf first. Together with
+    /// `tls_key_path` it turns on TLS on both client-facing listeners (MQTT over TLS, and
+    /// `wss` for WebSocket) (`mqtt.tls_cert_path`, default unset: plain TCP).
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        serialize_with = "lossy_optional_path"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM file with the private key of `tls_cert_path` (PKCS#8, PKCS#1 or SEC1)
+    /// (`mqtt.tls_key_path`, default unset).
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        serialize_with = "lossy_optional_path"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_path: Option<PathBuf>,
 }
 
 /// The HTTP API listener (`[http]`, `NATTER__HTTP__*`).
@@ -99,7 +125,36 @@ impl MqttSettings {
         }
         at_least_one("mqtt.max_packet_size", self.max_packet_size)?;
         at_least_one("mqtt.max_inflight", self.max_inflight)?;
-        at_least_one("mqtt.max_connections", self.max_connections)
+        at_least_one("mqtt.max_connections", self.max_connections)?;
+        match (&self.tls_cert_path, &self.tls_key_path) {
+            (Some(_), None) => Err(Error::missing(
+                "mqtt.tls_key_path",
+                "mqtt.tls_cert_path is set, and TLS needs the certificate's private key too",
+            )),
+            (None, Some(_)) => Err(Error::missing(
+                "mqtt.tls_cert_path",
+                "mqtt.tls_key_path is set, and TLS needs the certificate too",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the client-facing listeners use TLS (a certificate and key are configured).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_path.is_some() && self.tls_key_path.is_some()
+    }
+}
+
+/// Deserializes an optional socket address, treating an empty string as `None` (so an empty
+/// environment variable turns an optional listener off).
+fn optional_socket_addr<'de, D>(deserializer: D) -> Result<Option<SocketAddr>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let value = Option::<String>::deserialize(deserializer)?;
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What natter's broker, bridge, workers and clients must agree on, and nothing else: the
-//! topic scheme and well-known names. No I/O, no dependencies.
+//! topic scheme, the messaging envelope and well-known names. No I/O.
 
+pub mod envelope;
 pub mod topics;
 
 /// The MQTT username that trusted service clients (bridge workers) use on the broker's

@@ -2,8 +2,10 @@
 //! `g/{group_id}/…`, device topics under `d/{device_id}/…`, and control topics under
 //! `natter/control/…` that only service clients can publish.
 
-/// The filter a bridge worker subscribes to for messages that users send.
-pub const USER_OUTBOX_FILTER: &str = "u/+/out";
+/// The filter a bridge worker subscribes to for what users send. The edge stamps the sending
+/// device into the topic: a device's publish to `u/{user}/out` reaches the router as
+/// `u/{user}/out/{device}`.
+pub const USER_OUTBOX_FILTER: &str = "u/+/out/+";
 
 /// The filter every edge subscribes to for control messages.
 pub const CONTROL_FILTER: &str = "natter/control/#";
@@ -13,9 +15,31 @@ pub fn user_outbox(user_id: i64) -> String {
     format!("u/{user_id}/out")
 }
 
-/// The topic on which user `user_id` receives what is delivered to it.
+/// The topic on which user `user_id` receives what is delivered to it (every device).
 pub fn user_inbox(user_id: i64) -> String {
     format!("u/{user_id}/inbox")
+}
+
+/// The topic on which one device of a user receives the answers to its own requests (sync).
+pub fn device_replies(user_id: i64, device_id: i64) -> String {
+    format!("u/{user_id}/reply/{device_id}")
+}
+
+/// Parses a stamped outbox topic `u/{user}/out/{device}` into (user, device).
+pub fn parse_stamped_outbox(topic: &str) -> Option<(i64, i64)> {
+    let mut levels = topic.split('/');
+    match (
+        levels.next(),
+        levels.next(),
+        levels.next(),
+        levels.next(),
+        levels.next(),
+    ) {
+        (Some("u"), Some(user), Some("out"), Some(device), None) => {
+            Some((user.parse().ok()?, device.parse().ok()?))
+        }
+        _ => None,
+    }
 }
 
 /// A control message, carried in its topic (the payload is ignored).
@@ -73,6 +97,14 @@ mod tests {
     fn user_topics_embed_the_user_id() {
         assert_eq!(user_outbox(42), "u/42/out");
         assert_eq!(user_inbox(42), "u/42/inbox");
+    }
+
+    #[test]
+    fn stamped_outbox_topics_name_user_and_device() {
+        assert_eq!(parse_stamped_outbox("u/7/out/70"), Some((7, 70)));
+        assert_eq!(parse_stamped_outbox("u/7/out"), None);
+        assert_eq!(parse_stamped_outbox("u/7/out/70/rpc"), None);
+        assert_eq!(parse_stamped_outbox("u/x/out/70"), None);
     }
 
     #[test]

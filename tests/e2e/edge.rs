@@ -175,7 +175,10 @@ scenario!(
         let ada = app.create_user("+15551230001").await?;
         let bob = app.create_user("+15551230002").await?;
         let mut worker = service(&app).await?;
-        worker.client.subscribe("u/+/out", QoS::AtLeastOnce).await?;
+        worker
+            .client
+            .subscribe("u/+/out/+", QoS::AtLeastOnce)
+            .await?;
         suback_v4(&mut worker).await?;
         let mut ada_client = connect_v5(app.mqtt_addr(), &Login::from(&ada));
         ada_client
@@ -208,7 +211,11 @@ scenario!(
             .await?;
         assert_eq!(ack, PubAckReason::Success);
         let sent = publish_v4(&mut worker).await?;
-        assert_eq!(sent.topic, format!("u/{}/out", ada.user_id));
+        // The edge stamps the sending device into the outbox topic.
+        assert_eq!(
+            sent.topic,
+            format!("u/{}/out/{}", ada.user_id, ada.device_id)
+        );
         assert_eq!(&sent.payload[..], b"hello");
 
         // The worker delivers to Bob's inbox: Bob gets it at QoS 1; Ada's next message is hers.

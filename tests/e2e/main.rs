@@ -5,5 +5,7 @@ mod edge;
 mod edge_hostile;
 mod edge_session;
 mod health;
+mod interop;
 mod shutdown;
 mod telemetry;
+mod transport;

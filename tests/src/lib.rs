@@ -6,6 +6,7 @@ pub mod mqtt;
 pub mod services;
 mod spawn;
 mod wait;
+pub mod ws;
 
 pub use services::Services;
 pub use spawn::{TestApp, spawn_app, spawn_app_with, test_settings};

@@ -192,7 +192,8 @@ async fn run_session<S>(
     let mut deadline = Instant::now() + idle_limit;
     let ending = loop {
         if !live.out.is_empty() {
-            if stream.write_all(&live.out).await.is_err() {
+            // Flush too: TLS and WebSocket streams buffer what is written.
+            if stream.write_all(&live.out).await.is_err() || stream.flush().await.is_err() {
                 break End::Lost;
             }
             live.out.clear();
@@ -251,7 +252,11 @@ where
             counter!(PROTOCOL_ERRORS, "reason" => format!("{reason:?}")).increment(1);
         }
         live.send(Outbound::Disconnect(reason));
-        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&live.out)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(&live.out).await?;
+            stream.flush().await
+        })
+        .await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
     ctx.hub.detach(live.handle.id, live.identity.device_id);
@@ -355,7 +360,11 @@ where
         },
         &mut out,
     );
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&out).await?;
+        stream.flush().await
+    })
+    .await;
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 

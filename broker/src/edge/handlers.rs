@@ -67,6 +67,7 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
     };
     match acl::check_publish(&live.identity, &topic) {
         PublishCheck::Allowed => {
+            let topic = stamp_device(&live.identity, topic);
             if live.ctx.hub.publish(topic, payload).await.is_err() {
                 return Flow::Close(CloseReason::ShuttingDown);
             }
@@ -131,6 +132,19 @@ async fn on_subscribe(live: &mut Live<'_>, pkid: u16, filters: Vec<(String, u8)>
         }
     }
     live.send(Outbound::SubAck { pkid, granted });
+}
+
+/// Stamps the sending device into a user's outbox topic: `u/{me}/out[/rest]` goes to the
+/// router as `u/{me}/out/{device_id}[/rest]`, so that workers know which device sent it
+/// without trusting the payload. Other topics pass unchanged.
+fn stamp_device(identity: &crate::edge::auth::Identity, topic: String) -> String {
+    let outbox = natter_proto::topics::user_outbox(identity.user_id);
+    match topic.strip_prefix(&outbox) {
+        Some(rest) if identity.role == crate::edge::auth::Role::User => {
+            format!("{outbox}/{}{rest}", identity.device_id)
+        }
+        _ => topic,
+    }
 }
 
 /// Where `filter`'s deliveries come from, or `None` when the identity may not subscribe.

@@ -7,11 +7,16 @@ mod acl;
 pub mod auth;
 mod codec;
 mod connection;
+mod flushing;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handlers;
 mod hub;
 mod listener;
 mod session;
 mod telemetry;
+mod tls;
+mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -7,6 +7,7 @@
 mod errors;
 mod layers;
 mod redaction;
+mod transport;
 mod validation;
 
 use std::collections::HashMap;

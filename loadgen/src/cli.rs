@@ -1,0 +1,104 @@
+//! The command line: one subcommand per scenario, plus `cleanup`. Owns argument parsing and
+//! defaults only; what the arguments mean at run time is up to each scenario.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load generator for natter.
+#[derive(Debug, Parser)]
+#[command(name = "natter-loadgen", version, about)]
+pub(crate) struct Cli {
+    /// Worker threads of the load generator's runtime.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub(crate) threads: usize,
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The scenarios.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Opens idle authenticated connections in steps; reports the connect rate and the
+    /// server's RSS per connection at each step.
+    Connections(ConnectionsArgs),
+    /// Deletes every user and device that the load generator provisioned.
+    Cleanup(DatabaseArgs),
+}
+
+/// Where the natter database is.
+#[derive(Debug, Args)]
+pub(crate) struct DatabaseArgs {
+    /// Database URL (`sqlite:…` or `postgres://…`); wins over `--data-dir`.
+    #[arg(long, env = "NATTER__DATABASE__URL")]
+    pub(crate) database_url: Option<String>,
+    /// natter's data directory: the database is its `natter.db`.
+    #[arg(long, env = "NATTER__DATA_DIR", default_value = "data")]
+    pub(crate) data_dir: PathBuf,
+}
+
+/// Arguments of the `connections` scenario.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionsArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+    /// The server's client-facing MQTT address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub(crate) server: SocketAddr,
+    /// Connection counts to ramp to, in order; the server is measured at each.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
+    pub(crate) steps: Vec<usize>,
+    /// Connects in flight at once during the ramp.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) concurrency: usize,
+    /// Source addresses 127.0.0.1 to 127.0.0.N, used in turn (one address gives ~28k
+    /// ephemeral ports). Ignored unless the server address is IPv4 loopback.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) source_addrs: u8,
+    /// Keep-alive announced in CONNECT, seconds: long, so that no pings are due while measuring.
+    #[arg(long, default_value_t = 600)]
+    pub(crate) keep_alive_secs: u16,
+    /// Time allowed for one connection from TCP connect to CONNACK, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) connect_timeout_ms: u64,
+    /// Failures after which the ramp stops instead of trying the remaining connections.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) max_failures: usize,
+    /// The server's process id; found from the listening port when omitted.
+    #[arg(long)]
+    pub(crate) server_pid: Option<u32>,
+    /// Pause after each step before sampling the server's RSS, milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    pub(crate) settle_ms: u64,
+    /// Keep the connections open this long after the last step, seconds (e.g. to look at the
+    /// server by hand).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) hold_secs: u64,
+    /// Keep the provisioned devices in the database after the run.
+    #[arg(long)]
+    pub(crate) keep_devices: bool,
+}
+
+impl ConnectionsArgs {
+    /// The per-connection deadline.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The source addresses to bind client sockets to, or none (let the kernel choose) when
+    /// the server is not on loopback.
+    pub(crate) fn source_ips(&self) -> Vec<Ipv4Addr> {
+        let SocketAddr::V4(server) = self.server else {
+            return Vec::new();
+        };
+        if !server.ip().is_loopback() {
+            return Vec::new();
+        }
+        (1..=self.source_addrs.max(1))
+            .map(|last| Ipv4Addr::new(127, 0, 0, last))
+            .collect()
+    }
+}

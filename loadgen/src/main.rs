@@ -1,0 +1,38 @@
+//! `natter-loadgen`: load scenarios against a running natter server.
+//!
+//! `connections` provisions devices straight into the database, opens authenticated idle MQTT
+//! connections in steps and reports the connect rate and the server's memory per connection;
+//! `cleanup` removes the devices it provisioned. The binary only parses the command line and
+//! builds the runtime; each scenario lives in its own module.
+
+mod cli;
+mod connections;
+mod database;
+mod limits;
+mod mqtt;
+mod provision;
+mod ramp;
+mod report;
+mod server;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Few threads by default: the load generator shares the machine with the server, and
+    // opening sockets is cheap next to what the server does for each of them.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Connections(args) => connections::run(args).await,
+            Command::Cleanup(args) => provision::cleanup_command(args).await,
+        }
+    })
+}

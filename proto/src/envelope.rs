@@ -1,0 +1,178 @@
+//! The messaging envelope: what a device publishes on its outbox and what it receives on its
+//! inbox, as JSON (for plain MQTT devices and bots). Bodies are opaque bytes, base64 in JSON:
+//! the server never reads them, so end-to-end encryption needs no protocol change.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+/// Where a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A one-to-one chat with this user.
+    User(i64),
+    /// A group.
+    Group(i64),
+}
+
+/// What a device publishes on `u/{me}/out`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Request {
+    /// Send a message.
+    Send {
+        /// The client's id for the message; resending the same id never makes a second
+        /// message.
+        id: String,
+        /// The recipient.
+        to: Target,
+        /// The opaque body, base64.
+        body: Base64,
+        /// The server id of the message this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+    },
+    /// The device has received (`delivered`) or shown (`read`) these messages.
+    Receipt {
+        /// `delivered` or `read`.
+        status: ReceiptStatus,
+        /// Server ids of the messages.
+        ids: Vec<i64>,
+    },
+    /// Send again everything delivered to me after this inbox position.
+    Sync {
+        /// The last inbox position the device has processed (0 for everything).
+        after: i64,
+    },
+}
+
+/// A receipt's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptStatus {
+    /// Received by a device of the recipient.
+    Delivered,
+    /// Shown to the recipient.
+    Read,
+}
+
+/// What a device receives on `u/{me}/inbox` or `u/{me}/reply/{device}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    /// The server stored a message this user sent.
+    Sent {
+        /// The client's id.
+        id: String,
+        /// The server's id.
+        server_id: i64,
+        /// The conversation.
+        conversation_id: i64,
+        /// Position in the conversation.
+        seq: i64,
+        /// When the server stored it, unix milliseconds.
+        ts: i64,
+    },
+    /// A message for this user.
+    Message {
+        /// The server's id.
+        server_id: i64,
+        /// Position in this user's inbox: resume with `sync` after the last one processed.
+        inbox_seq: i64,
+        /// The conversation and the position in it.
+        conversation_id: i64,
+        /// Position in the conversation.
+        seq: i64,
+        /// The group, for group messages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<i64>,
+        /// The sender.
+        from: i64,
+        /// The sending device.
+        from_device: i64,
+        /// The opaque body, base64.
+        body: Base64,
+        /// The message this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+        /// When the server stored it, unix milliseconds.
+        ts: i64,
+    },
+    /// Recipients received or read messages this user sent.
+    Receipt {
+        /// `delivered` or `read`.
+        status: ReceiptStatus,
+        /// Server ids of the messages.
+        ids: Vec<i64>,
+        /// The recipient who sent the receipt.
+        by: i64,
+    },
+    /// The end of a sync: everything up to this inbox position has been sent again.
+    Synced {
+        /// The highest inbox position sent (the `after` asked for when nothing was missed).
+        upto: i64,
+    },
+    /// A request was refused.
+    Error {
+        /// The client's id of the message, when the request was a send.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// A stable machine-readable code.
+        code: String,
+        /// A human explanation.
+        message: String,
+    },
+}
+
+/// Opaque bytes, base64 (standard alphabet, padded) in JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Base64(pub Vec<u8>);
+
+impl Serialize for Base64 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map(Base64)
+            .map_err(|_| serde::de::Error::custom("body is not valid base64"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_request_reads_from_json() {
+        let request: Request =
+            serde_json::from_str(r#"{"type":"send","id":"c1","to":{"user":2},"body":"aGk="}"#)
+                .expect("valid");
+        assert_eq!(
+            request,
+            Request::Send {
+                id: "c1".into(),
+                to: Target::User(2),
+                body: Base64(b"hi".to_vec()),
+                reply_to: None
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_base64_are_refused() {
+        assert!(serde_json::from_str::<Request>(r#"{"type":"sync","after":1,"x":2}"#).is_err());
+        assert!(
+            serde_json::from_str::<Request>(
+                r#"{"type":"send","id":"c","to":{"user":2},"body":"%%"}"#
+            )
+            .is_err()
+        );
+    }
+}
