@@ -212,6 +212,7 @@ impl App {
                 service_password: self.service_password.clone(),
                 channel_capacity: self.settings.bridge.channel_capacity,
                 ready: self.bridge_ready.clone(),
+                db: self.database.clone(),
             };
             let bridge_failed = failed_tx.clone();
             let bridge_token = parts.child_token();

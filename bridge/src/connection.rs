@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use metrics::{counter, gauge};
-use natter_proto::SERVICE_USERNAME;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
+use natter_proto::{SERVICE_USERNAME, topics};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
+use crate::messaging;
 use crate::telemetry::{BRIDGE_CONNECT_ERRORS, BRIDGE_CONNECTED, describe};
 
 /// How long to wait before reconnecting after the broker went away.
@@ -32,6 +34,8 @@ pub struct BridgeContext {
     pub channel_capacity: usize,
     /// Set to `true` while the bridge holds a session with the broker.
     pub ready: watch::Sender<bool>,
+    /// The database messages are stored in.
+    pub db: DatabaseConnection,
 }
 
 /// Runs the bridge until `shutdown` is cancelled: connects to the broker, reconnects when the
@@ -48,13 +52,36 @@ pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> 
     options.set_clean_session(true);
     options.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, ctx.channel_capacity);
+    let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
+    let mut worker = tokio::spawn(messaging::run(ctx.db.clone(), client.clone(), inbound_rx));
 
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            event = eventloop.poll() => on_event(&ctx, event, &shutdown).await,
+            event = eventloop.poll() => {
+                if let Some(publish) = on_event(&ctx, &client, event, &shutdown).await {
+                    // Waits when the messaging task is behind: back-pressure on the broker.
+                    if inbound.send(messaging::Inbound { publish }).await.is_err() {
+                        break;
+                    }
+                }
+            }
         }
+    }
+    // Finish what was taken from the broker (commit, answer, acknowledge), then leave.
+    drop(inbound);
+    let drained = tokio::time::timeout(DISCONNECT_GRACE, async {
+        loop {
+            tokio::select! {
+                _ = &mut worker => return,
+                event = eventloop.poll() => if event.is_err() { return },
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        warn!("bridge shutdown: messages still in progress were left for clients to resend");
     }
     disconnect(&ctx, &client, &mut eventloop).await;
     Ok(())
@@ -62,15 +89,23 @@ pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> 
 
 async fn on_event(
     ctx: &BridgeContext,
+    client: &AsyncClient,
     event: Result<Event, rumqttc::ConnectionError>,
     shutdown: &CancellationToken,
-) {
+) -> Option<rumqttc::Publish> {
     match event {
         Ok(Event::Incoming(Packet::ConnAck(_))) => {
             info!(broker = %ctx.broker_addr, "bridge connected to the broker");
+            // A clean session: subscribe again after every (re)connect.
+            if let Err(err) = client.try_subscribe(topics::USER_OUTBOX_FILTER, QoS::AtLeastOnce) {
+                warn!(error = %err, "bridge could not subscribe to the outboxes");
+            }
+        }
+        Ok(Event::Incoming(Packet::SubAck(_))) => {
             gauge!(BRIDGE_CONNECTED).set(1.0);
             ctx.ready.send_replace(true);
         }
+        Ok(Event::Incoming(Packet::Publish(publish))) => return Some(publish),
         Ok(_) => {}
         Err(err) => {
             if ctx.ready.send_replace(false) {
@@ -86,6 +121,7 @@ async fn on_event(
             }
         }
     }
+    None
 }
 
 async fn disconnect(ctx: &BridgeContext, client: &AsyncClient, eventloop: &mut EventLoop) {

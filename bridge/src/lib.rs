@@ -6,8 +6,18 @@
 
 mod connection;
 mod error;
+mod messaging;
 pub mod presence;
 mod telemetry;
 
 pub use connection::{BridgeContext, run};
 pub use error::{Error, Result};
+
+/// Milliseconds since the Unix epoch, the unit of every `*_at` column.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}

@@ -5,6 +5,13 @@ pub(crate) const BRIDGE_CONNECTED: &str = "natter_bridge_connected";
 /// Counter: connection attempts to the broker that failed.
 pub(crate) const BRIDGE_CONNECT_ERRORS: &str = "natter_bridge_connect_errors_total";
 
+/// Counter: messages stored (duplicates of a client id not counted).
+pub(crate) const MESSAGES_PERSISTED: &str = "natter_messages_persisted_total";
+/// Counter: requests that failed in the database.
+pub(crate) const PERSIST_ERRORS: &str = "natter_persist_errors_total";
+/// Histogram: seconds to handle one outbox request, database included.
+pub(crate) const PERSIST_SECONDS: &str = "natter_persist_seconds";
+
 /// Registers the bridge's metrics with their help texts, so that they are exported before
 /// their first change.
 pub(crate) fn describe() {
@@ -16,6 +23,14 @@ pub(crate) fn describe() {
         BRIDGE_CONNECT_ERRORS,
         "failed connection attempts from the bridge to the broker"
     );
+    metrics::describe_counter!(MESSAGES_PERSISTED, "messages stored");
+    metrics::describe_counter!(
+        PERSIST_ERRORS,
+        "outbox requests that failed in the database"
+    );
+    metrics::describe_histogram!(PERSIST_SECONDS, "seconds to handle one outbox request");
+    metrics::counter!(MESSAGES_PERSISTED).increment(0);
+    metrics::counter!(PERSIST_ERRORS).increment(0);
     metrics::gauge!(BRIDGE_CONNECTED).set(0.0);
     metrics::counter!(BRIDGE_CONNECT_ERRORS).increment(0);
 }

@@ -31,6 +31,10 @@ pub struct Model {
     pub read_at: Option<i64>,
     /// When the row was created (the message was fanned out), unix milliseconds.
     pub created_at: i64,
+    /// The delivery's position in the recipient's inbox, unique per recipient: devices resume
+    /// with "everything after position N".
+    #[sea_orm(default_value = 0)]
+    pub inbox_seq: i64,
 }
 
 /// Relations of [`Model`].

@@ -36,6 +36,9 @@ pub struct Model {
     pub last_seen_at: Option<i64>,
     /// Registration time, unix milliseconds.
     pub created_at: i64,
+    /// The last position assigned in this user's inbox (see `deliveries.inbox_seq`).
+    #[sea_orm(default_value = 0)]
+    pub inbox_seq: i64,
     /// Soft-deletion time, unix milliseconds; `None` while the account is live.
     pub deleted_at: Option<i64>,
 }

@@ -65,7 +65,7 @@ pub(crate) async fn provision(
         provisioned.extend(batch);
     }
     println!(
-        "provisioned {} devices in {:.1} s",
+        "provisioned {} devices in {:.2} s",
         provisioned.len(),
         started.elapsed().as_secs_f64()
     );

@@ -6,6 +6,7 @@ mod edge_hostile;
 mod edge_session;
 mod health;
 mod interop;
+mod messaging;
 mod shutdown;
 mod telemetry;
 mod transport;

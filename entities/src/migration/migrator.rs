@@ -12,6 +12,7 @@ use crate::migration::{
     m20261128_000009_create_deliveries, m20261128_000010_create_media,
     m20261128_000011_create_identity_keys, m20261128_000012_create_one_time_keys,
     m20261128_000013_create_push_tokens, m20261128_000014_create_otp_codes,
+    m20261128_000015_add_inbox_sequence,
 };
 
 /// Runs natter's migrations (`Migrator::up(&db, None)`, `Migrator::down(&db, None)`, …).
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000012_create_one_time_keys::Migration),
             Box::new(m20261128_000013_create_push_tokens::Migration),
             Box::new(m20261128_000014_create_otp_codes::Migration),
+            Box::new(m20261128_000015_add_inbox_sequence::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ mod m20261128_000011_create_identity_keys;
 mod m20261128_000012_create_one_time_keys;
 mod m20261128_000013_create_push_tokens;
 mod m20261128_000014_create_otp_codes;
+mod m20261128_000015_add_inbox_sequence;
 mod migrator;
 
 pub use migrator::Migrator;
