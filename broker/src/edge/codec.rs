@@ -246,9 +246,12 @@ pub(crate) fn decode(
 
 fn decode_v4(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeError> {
     use rumqttc::mqttbytes::Error;
+    let buffered = buf.len();
     let packet = match v4::Packet::read(buf, max) {
         Ok(packet) => packet,
-        Err(Error::InsufficientBytes(_)) => return Ok(None),
+        // Only "the frame is not all here" means wait: rumqttc takes a complete frame out of
+        // `buf` before parsing it, and a parse error inside it must not read as "need more".
+        Err(Error::InsufficientBytes(_)) if buf.len() == buffered => return Ok(None),
         Err(Error::PayloadSizeLimitExceeded(size)) => return Err(DecodeError::TooLarge(size)),
         Err(_) => return Err(DecodeError::Malformed),
     };
@@ -283,6 +286,10 @@ fn decode_v4(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
                 .map(|filter| (filter.path, filter.qos as u8))
                 .collect(),
         },
+        // MQTT-3.10.3-2, which rumqttc's reader does not check.
+        v4::Packet::Unsubscribe(unsubscribe) if unsubscribe.topics.is_empty() => {
+            return Err(DecodeError::Malformed);
+        }
         v4::Packet::Unsubscribe(unsubscribe) => Inbound::Unsubscribe {
             pkid: unsubscribe.pkid,
             filters: unsubscribe.topics,
@@ -301,9 +308,12 @@ fn decode_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
         return Ok(Some(Inbound::Disconnect));
     }
     let max = u32::try_from(max).unwrap_or(u32::MAX);
+    let buffered = buf.len();
     let packet = match v5::Packet::read(buf, Some(max)) {
         Ok(packet) => packet,
-        Err(Error::InsufficientBytes(_)) => return Ok(None),
+        // rumqttc reports a property length that runs past the end of a complete frame as
+        // InsufficientBytes too, after it has taken the frame out of `buf`: that is malformed.
+        Err(Error::InsufficientBytes(_)) if buf.len() == buffered => return Ok(None),
         Err(Error::PayloadSizeLimitExceeded { pkt_size, .. }) => {
             return Err(DecodeError::TooLarge(pkt_size));
         }
@@ -349,6 +359,10 @@ fn decode_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
                 .map(|filter| (filter.path, filter.qos as u8))
                 .collect(),
         },
+        // MQTT-3.10.3-2, which rumqttc's reader does not check.
+        v5::Packet::Unsubscribe(unsubscribe) if unsubscribe.filters.is_empty() => {
+            return Err(DecodeError::Malformed);
+        }
         v5::Packet::Unsubscribe(unsubscribe) => Inbound::Unsubscribe {
             pkid: unsubscribe.pkid,
             filters: unsubscribe.filters,
@@ -534,5 +548,77 @@ fn to_v5(packet: Outbound) -> v5::Packet {
                 CloseReason::QosNotSupported => v5::DisconnectReasonCode::QoSNotSupported,
             },
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::{DecodeError, Inbound, Version, decode, detect_version};
+
+    fn decode_all(version: Version, bytes: &[u8]) -> Result<Vec<Inbound>, DecodeError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut packets = Vec::new();
+        while let Some(packet) = decode(version, &mut buf, 1024 * 1024)? {
+            packets.push(packet);
+        }
+        Ok(packets)
+    }
+
+    #[test]
+    fn the_version_comes_from_the_connect_protocol_level() {
+        // CONNECT, remaining length 10, "MQTT", level 4 / 5 / 3.
+        let connect = |level| [0x10, 0x0a, 0x00, 0x04, b'M', b'Q', b'T', b'T', level];
+        assert_eq!(
+            detect_version(&connect(4)).ok().flatten(),
+            Some(Version::V4)
+        );
+        assert_eq!(
+            detect_version(&connect(5)).ok().flatten(),
+            Some(Version::V5)
+        );
+        assert!(matches!(
+            detect_version(&connect(3)),
+            Err(DecodeError::UnsupportedVersion(3))
+        ));
+        assert!(matches!(detect_version(&connect(4)[..5]), Ok(None)));
+        assert!(matches!(
+            detect_version(b"GET / HTTP/1.1"),
+            Err(DecodeError::Malformed)
+        ));
+    }
+
+    // Found by the fuzzer (fuzz/regressions): a v5 PUBLISH whose property length runs past its
+    // frame must be malformed, not "need more bytes" (which silently dropped it).
+    #[test]
+    fn a_property_length_past_the_frame_is_malformed() {
+        let publish_then_ping = [0x30, 0x03, 0x00, 0x00, 0x80, 0xC0, 0x00];
+        assert!(matches!(
+            decode_all(Version::V5, &publish_then_ping),
+            Err(DecodeError::Malformed)
+        ));
+    }
+
+    // Found by the fuzzer: UNSUBSCRIBE without a filter violates MQTT-3.10.3-2.
+    #[test]
+    fn an_unsubscribe_without_filters_is_malformed() {
+        assert!(matches!(
+            decode_all(Version::V5, &[0xA2, 0x03, 0x00, 0x01, 0x00]),
+            Err(DecodeError::Malformed)
+        ));
+        assert!(matches!(
+            decode_all(Version::V4, &[0xA2, 0x02, 0x00, 0x01]),
+            Err(DecodeError::Malformed)
+        ));
+    }
+
+    #[test]
+    fn a_packet_split_across_reads_waits_for_the_rest() {
+        let ping = [0xC0, 0x00];
+        assert!(matches!(decode_all(Version::V4, &ping[..1]), Ok(packets) if packets.is_empty()));
+        assert!(
+            matches!(decode_all(Version::V4, &ping), Ok(packets) if packets == vec![Inbound::PingReq])
+        );
     }
 }

@@ -24,12 +24,20 @@ pub struct Trace {
 /// Feeds `stream` to the codec as a client connection would, `chunk` bytes per read (`0`: all
 /// at once): detects the version from the first packet, which must be a CONNECT, then decodes
 /// packets until an error, a DISCONNECT or the end of the bytes, encoding a reply to each.
+///
+/// # Panics
+/// When the codec breaks an invariant, which is what the fuzzer looks for: `decode` returns a
+/// packet without consuming input, consumes input and asks for more, or yields a SUBSCRIBE or
+/// UNSUBSCRIBE without topic filters.
 pub fn connection(stream: &[u8], max_packet_size: usize, chunk: usize) -> Trace {
     drive(None, stream, max_packet_size, chunk)
 }
 
 /// Like [`connection`], but decodes `stream` as protocol level `protocol_level` (4: MQTT
 /// 3.1.1, anything else: MQTT 5) without detecting it, as a connection does after its CONNECT.
+///
+/// # Panics
+/// As [`connection`].
 pub fn session(protocol_level: u8, stream: &[u8], max_packet_size: usize, chunk: usize) -> Trace {
     let version = if protocol_level == 4 {
         Version::V4
