@@ -90,6 +90,7 @@ impl App {
         // Every part needs the database: the broker authenticates against the accounts.
         let database = crate::db::connect_and_migrate(&settings).await?;
         let (broker, edge) = if role.runs_broker() {
+            crate::limits::raise_open_files(settings.mqtt.max_connections);
             let broker = Broker::spawn(&settings.mqtt, service_password.clone())?;
             broker.wait_ready(BROKER_READY_TIMEOUT).await?;
             let auth = Arc::new(AccountsAuthenticator::new(database.clone()));

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod control;
 pub mod db;
+pub mod limits;
 pub mod service_password;
 pub mod signals;
 pub mod telemetry;

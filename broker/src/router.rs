@@ -32,6 +32,7 @@ pub struct Broker {
     internal_addr: SocketAddr,
     listener_alive: Arc<AtomicBool>,
     hub: Hub,
+    service_password: SecretString,
 }
 
 impl Broker {
@@ -54,7 +55,7 @@ impl Broker {
             .build()
             .map_err(|err| Error::Router(err.to_string()))?;
         let hub = Hub::start((link_tx, link_rx)).map_err(|err| Error::Router(err.to_string()))?;
-        let server_settings = service_listener(settings, service_password);
+        let server_settings = service_listener(settings, service_password.clone());
         let mut server = Server::new(server_settings, router_tx, V4);
         let listener_alive = Arc::new(AtomicBool::new(true));
         let alive = listener_alive.clone();
@@ -72,6 +73,7 @@ impl Broker {
             internal_addr,
             listener_alive,
             hub,
+            service_password,
         })
     }
 
@@ -106,7 +108,7 @@ impl Broker {
                 if !self.listener_alive.load(Ordering::SeqCst) {
                     return Err(not_ready("the listener task stopped".into()));
                 }
-                if TcpStream::connect(self.internal_addr).await.is_ok() {
+                if self.handshake().await.is_ok() {
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -114,6 +116,40 @@ impl Broker {
         })
         .await
         .map_err(|_| not_ready(format!("no connection accepted within {deadline:?}")))?
+    }
+
+    /// One MQTT session as the service user: CONNECT, CONNACK, DISCONNECT. A bare TCP probe
+    /// would make rumqttd log an error for every check.
+    async fn handshake(&self) -> std::io::Result<()> {
+        use rumqttc::mqttbytes::v4;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(self.internal_addr).await?;
+        let mut connect = v4::Connect::new(format!("natter-ready-{}", std::process::id()));
+        connect.set_login(SERVICE_USERNAME, self.service_password.expose_secret());
+        let mut bytes = bytes::BytesMut::new();
+        let encode = |packet: v4::Packet, bytes: &mut bytes::BytesMut| {
+            packet
+                .write(bytes, usize::MAX)
+                .map(drop)
+                .map_err(std::io::Error::other)
+        };
+        encode(v4::Packet::Connect(connect), &mut bytes)?;
+        stream.write_all(&bytes).await?;
+        let mut received = bytes::BytesMut::new();
+        loop {
+            if stream.read_buf(&mut received).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            match v4::Packet::read(&mut received, 1024) {
+                Ok(v4::Packet::ConnAck(ack)) if ack.code == v4::ConnectReturnCode::Success => break,
+                Ok(_) => return Err(std::io::Error::other("the service login was refused")),
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
+                Err(err) => return Err(std::io::Error::other(err)),
+            }
+        }
+        bytes.clear();
+        encode(v4::Packet::Disconnect, &mut bytes)?;
+        stream.write_all(&bytes).await
     }
 
     /// Whether the loopback listener is still running.

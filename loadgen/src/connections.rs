@@ -84,10 +84,24 @@ pub(crate) async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
     );
     let mut ramp = Ramp::new(plan, devices);
     let mut rows = Vec::new();
+    let cpu_times = || {
+        (
+            server::cpu_time(server_pid),
+            server::cpu_time(std::process::id()),
+        )
+    };
     for &target in &args.steps {
+        let (server_cpu_before, loadgen_cpu_before) = cpu_times();
         let step = ramp.ramp_to(target).await;
         tokio::time::sleep(settle).await;
+        let (server_cpu_after, loadgen_cpu_after) = cpu_times();
         let row = Row {
+            server_cpu: server_cpu_after
+                .zip(server_cpu_before)
+                .map(|(after, before)| after.saturating_sub(before)),
+            loadgen_cpu: loadgen_cpu_after
+                .zip(loadgen_cpu_before)
+                .map(|(after, before)| after.saturating_sub(before)),
             open: ramp.open_count(),
             closed_by_server: ramp.count_closed(),
             server_rss: server::rss_bytes(server_pid)?,

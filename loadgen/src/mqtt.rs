@@ -142,3 +142,73 @@ fn io_kind(err: &std::io::Error) -> String {
         None => err.kind().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A one-connection server that reads the CONNECT, answers CONNACK with `code`, then
+    /// closes when `close` is set and otherwise stays silent.
+    async fn fake_server(code: u8, close: bool) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accepting");
+            let mut connect = [0_u8; 256];
+            let _ = stream.read(&mut connect).await.expect("reading CONNECT");
+            assert_eq!(connect[0], 0x10, "the first packet is a CONNECT");
+            stream
+                .write_all(&[0x20, 0x02, 0x00, code])
+                .await
+                .expect("writing CONNACK");
+            if !close {
+                std::future::pending::<()>().await;
+            }
+        });
+        addr
+    }
+
+    fn device() -> Device {
+        Device {
+            username: "d1".to_owned(),
+            password: "secret".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_accepted_connect_yields_an_open_socket() {
+        let server = fake_server(0, false).await;
+
+        let stream = connect(server, Some(Ipv4Addr::new(127, 0, 0, 2)), &device(), 600)
+            .await
+            .expect("connecting");
+
+        assert!(is_open(&stream));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_reports_the_return_code() {
+        let server = fake_server(4, false).await;
+
+        let failure = connect(server, None, &device(), 600).await.err();
+
+        assert!(matches!(
+            failure,
+            Some(Failure::Refused(ConnectReturnCode::BadUserNamePassword))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_socket_the_server_closed_is_not_open() {
+        let server = fake_server(0, true).await;
+        let stream = connect(server, None, &device(), 600)
+            .await
+            .expect("connecting");
+
+        stream.readable().await.expect("waiting for the close");
+
+        assert!(!is_open(&stream));
+    }
+}

@@ -59,8 +59,7 @@ impl Step {
     /// The latency at `quantile` (0.0 to 1.0), if any connection was accepted.
     pub(crate) fn latency(&self, quantile: f64) -> Option<Duration> {
         let last = self.latencies.len().checked_sub(1)?;
-        // Rounding a quantile to an index: truncation is intended.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // The nearest rank; `as` saturates, and the quantile keeps it within 0..=last.
         let index = ((last as f64) * quantile).round() as usize;
         self.latencies.get(index.min(last)).copied()
     }

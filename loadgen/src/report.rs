@@ -17,15 +17,20 @@ pub(crate) struct Row {
     pub(crate) server_rss: u64,
     /// The load generator's own RSS after the step, bytes.
     pub(crate) loadgen_rss: u64,
+    /// CPU time the server used during the step (ramp and settle).
+    pub(crate) server_cpu: Option<Duration>,
+    /// CPU time the load generator used during the step.
+    pub(crate) loadgen_cpu: Option<Duration>,
 }
 
 /// Prints the table header.
 pub(crate) fn print_header() {
     println!(
         "| connections | connect rate (CONNACK/s) | p50 / p99 connect (ms) | failures \
-         | server RSS (MiB) | RSS growth (MiB) | RSS per connection (KiB) | loadgen RSS (MiB) |"
+         | server RSS (MiB) | RSS growth (MiB) | RSS per connection (KiB) | loadgen RSS (MiB) \
+         | CPU server / loadgen (s) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
 
 /// Prints one row; `baseline_rss` is the server's RSS before the first connection.
@@ -43,7 +48,8 @@ pub(crate) fn print_row(row: &Row, baseline_rss: u64) {
         format!("{alive} ({} closed by server)", row.closed_by_server)
     };
     println!(
-        "| {connections} | {:.0} | {} / {} | {} | {:.1} | {:.1} | {per_connection} | {:.1} |",
+        "| {connections} | {:.0} | {} / {} | {} | {:.1} | {:.1} | {per_connection} | {:.1} \
+         | {} / {} |",
         row.step.rate(),
         millis(row.step.latency(0.5)),
         millis(row.step.latency(0.99)),
@@ -51,6 +57,8 @@ pub(crate) fn print_row(row: &Row, baseline_rss: u64) {
         mib(row.server_rss),
         mib(growth),
         mib(row.loadgen_rss),
+        seconds(row.server_cpu),
+        seconds(row.loadgen_cpu),
     );
 }
 
@@ -66,6 +74,10 @@ fn millis(latency: Option<Duration>) -> String {
         || "-".to_owned(),
         |l| format!("{:.1}", l.as_secs_f64() * 1e3),
     )
+}
+
+fn seconds(duration: Option<Duration>) -> String {
+    duration.map_or_else(|| "?".to_owned(), |d| format!("{:.1}", d.as_secs_f64()))
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -2,6 +2,7 @@
 //! process listens on a port, its resident memory, its descriptor limit and use.
 
 use std::fs;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -76,6 +77,19 @@ pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
+/// CPU time (user + system) process `pid` has used so far, `None` when unreadable.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: count fields after it.
+    // utime and stime are fields 14 and 15 of the line, so 12th and 13th after the name.
+    let after_name = stat.rsplit_once(')')?.1;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user_ticks: u64 = fields.next()?.parse().ok()?;
+    let system_ticks: u64 = fields.next()?.parse().ok()?;
+    // /proc reports in USER_HZ, which is 100 on every Linux architecture.
+    Some(Duration::from_millis((user_ticks + system_ticks) * 10))
+}
+
 /// The soft open-files limit of process `pid`, `None` when unlimited or unreadable.
 pub(crate) fn open_files_limit(pid: u32) -> Option<u64> {
     let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
@@ -122,6 +136,7 @@ mod tests {
     #[test]
     fn reads_this_process_rss_and_finds_its_own_listener() {
         assert!(rss_bytes(std::process::id()).expect("reading own rss") > 0);
+        assert!(cpu_time(std::process::id()).is_some());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding");
         let port = listener.local_addr().expect("local address").port();
         assert_eq!(

@@ -11,12 +11,13 @@ use metrics::{counter, gauge};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::edge::EdgeContext;
 use crate::edge::auth::{Identity, Verdict};
 use crate::edge::codec::{
     self, CloseReason, ConnAckCode, Connect, DecodeError, Inbound, Outbound, ServerLimits, Version,
+    Will,
 };
 use crate::edge::handlers::{self, Flow};
 use crate::edge::hub::{Control, SessionHandle};
@@ -29,6 +30,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const TOPIC_ALIAS_MAXIMUM: u16 = 64;
 /// Deliveries buffered per connection before it counts as too slow.
 const DELIVERY_BUFFER: usize = 1024;
+/// Buffer capacity an idle connection may keep.
+const IDLE_BUFFER: usize = 1024;
 /// How long a connection taking over waits for the previous one to wind up.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
 
@@ -159,7 +162,7 @@ async fn run_session<S>(
                 .min(ctx.limits.max_inflight)
                 .max(1),
         ),
-        out: BytesMut::with_capacity(4096),
+        out: BytesMut::new(),
     };
     let assigned_client_id = connect
         .client_id
@@ -181,13 +184,19 @@ async fn run_session<S>(
     }
     counter!(CONNECTS, "outcome" => "accepted").increment(1);
     gauge!(CONNECTIONS).increment(1.0);
-    info!(
+    // Debug, not info: at thousands of connects a second the log line costs real CPU.
+    debug!(
         device_id = identity.device_id,
         user_id = identity.user_id,
         ?version,
         "client connected"
     );
 
+    let farewell = Farewell {
+        will: connect.will,
+        session_expiry_secs: connect.session_expiry_secs,
+    };
+    drop(connect.password);
     let idle_limit = Duration::from_millis(u64::from(keep_alive) * 1500);
     let mut deadline = Instant::now() + idle_limit;
     let ending = loop {
@@ -197,7 +206,9 @@ async fn run_session<S>(
                 break End::Lost;
             }
             live.out.clear();
+            release_if_large(&mut live.out);
         }
+        release_if_large(&mut input);
         tokio::select! {
             biased;
             _ = ctx.shutdown.cancelled() => break End::Closed(CloseReason::ShuttingDown),
@@ -224,7 +235,14 @@ async fn run_session<S>(
             _ = sleep_until(deadline) => break End::Closed(CloseReason::KeepAliveTimeout),
         }
     };
-    finish(stream, live, connect, ending).await;
+    finish(stream, live, farewell, ending).await;
+}
+
+/// What the end of a session needs from its CONNECT: the credentials are dropped once the
+/// client is authenticated, rather than held for the life of the connection.
+struct Farewell {
+    will: Option<Will>,
+    session_expiry_secs: u32,
 }
 
 /// How a session ended.
@@ -237,7 +255,7 @@ enum End {
     Closed(CloseReason),
 }
 
-async fn finish<S>(mut stream: S, mut live: Live<'_>, connect: Connect, ending: End)
+async fn finish<S>(mut stream: S, mut live: Live<'_>, connect: Farewell, ending: End)
 where
     S: AsyncWrite + Unpin,
 {
@@ -388,6 +406,14 @@ where
             counter!(PROTOCOL_ERRORS, "reason" => "malformed_connect").increment(1);
             let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
         }
+    }
+}
+
+/// Gives back a buffer's memory after a burst: an idle connection should hold next to
+/// nothing, whatever the largest packet it once carried.
+fn release_if_large(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > IDLE_BUFFER {
+        *buf = BytesMut::new();
     }
 }
 
