@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use natter_proto::topics::ControlTopic;
-use natter_tests::mqtt::{ClientV4, ClientV5, Login, connect_v4, connect_v5};
-use natter_tests::{TestApp, scenario, spawn_app};
+use natter_tests::mqtt::{Login, connect_v4, connect_v5};
+use natter_tests::{scenario, spawn_app};
 use rumqttc::v5::mqttbytes::QoS as QoS5;
 use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode as CodeV5, DisconnectReasonCode, Packet as PacketV5, PubAckReason,
@@ -14,42 +14,6 @@ use rumqttc::v5::mqttbytes::v5::{
 };
 use rumqttc::{ConnectReturnCode, Packet, QoS, SubscribeReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn suback_v4(client: &mut ClientV4) -> anyhow::Result<Vec<SubscribeReasonCode>> {
-    client
-        .wait(|p| match p {
-            Packet::SubAck(ack) => Some(ack.return_codes.clone()),
-            _ => None,
-        })
-        .await
-}
-
-async fn suback_v5(client: &mut ClientV5) -> anyhow::Result<Vec<SubV5>> {
-    client
-        .wait(|p| match p {
-            PacketV5::SubAck(ack) => Some(ack.return_codes.clone()),
-            _ => None,
-        })
-        .await
-}
-
-async fn publish_v4(client: &mut ClientV4) -> anyhow::Result<rumqttc::Publish> {
-    client
-        .wait(|p| match p {
-            Packet::Publish(publish) => Some(publish.clone()),
-            _ => None,
-        })
-        .await
-}
-
-/// The service user on the internal listener, as a bridge worker connects.
-async fn service(app: &TestApp) -> anyhow::Result<ClientV4> {
-    let mut service = connect_v4(app.settings.mqtt.internal_listen, &app.service_login());
-    service
-        .wait(|p| matches!(p, Packet::ConnAck(_)).then_some(()))
-        .await?;
-    Ok(service)
-}
 
 scenario!(
     users_connect_with_their_credentials_on_v4_and_v5,
@@ -135,7 +99,7 @@ scenario!(
                 .subscribe(filter.as_str(), QoS::AtLeastOnce)
                 .await?;
             assert_eq!(
-                suback_v4(&mut v4).await?,
+                v4.suback().await?,
                 vec![SubscribeReasonCode::Failure],
                 "v4 {filter}"
             );
@@ -143,7 +107,7 @@ scenario!(
                 .subscribe(filter.as_str(), QoS5::AtLeastOnce)
                 .await?;
             assert_eq!(
-                suback_v5(&mut v5).await?,
+                v5.suback().await?,
                 vec![SubV5::NotAuthorized],
                 "v5 {filter}"
             );
@@ -154,16 +118,13 @@ scenario!(
             .subscribe(format!("u/{me}/inbox"), QoS::AtLeastOnce)
             .await?;
         assert_eq!(
-            suback_v4(&mut v4).await?,
+            v4.suback().await?,
             vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]
         );
         v5.client
             .subscribe(format!("u/{me}/#"), QoS5::AtLeastOnce)
             .await?;
-        assert_eq!(
-            suback_v5(&mut v5).await?,
-            vec![SubV5::Success(QoS5::AtLeastOnce)]
-        );
+        assert_eq!(v5.suback().await?, vec![SubV5::Success(QoS5::AtLeastOnce)]);
         app.stop().await
     }
 );
@@ -174,24 +135,24 @@ scenario!(
         let app = spawn_app(&services).await?;
         let ada = app.create_user("+15551230001").await?;
         let bob = app.create_user("+15551230002").await?;
-        let mut worker = service(&app).await?;
+        let mut worker = app.service().await?;
         worker
             .client
             .subscribe("u/+/out/+", QoS::AtLeastOnce)
             .await?;
-        suback_v4(&mut worker).await?;
+        worker.suback().await?;
         let mut ada_client = connect_v5(app.mqtt_addr(), &Login::from(&ada));
         ada_client
             .client
             .subscribe(format!("u/{}/inbox", ada.user_id), QoS5::AtLeastOnce)
             .await?;
-        suback_v5(&mut ada_client).await?;
+        ada_client.suback().await?;
         let mut bob_client = connect_v4(app.mqtt_addr(), &Login::from(&bob));
         bob_client
             .client
             .subscribe(format!("u/{}/inbox", bob.user_id), QoS::AtLeastOnce)
             .await?;
-        suback_v4(&mut bob_client).await?;
+        bob_client.suback().await?;
 
         // Ada sends: the edge acknowledges and the service worker receives it.
         ada_client
@@ -210,7 +171,7 @@ scenario!(
             })
             .await?;
         assert_eq!(ack, PubAckReason::Success);
-        let sent = publish_v4(&mut worker).await?;
+        let sent = worker.next_publish().await?;
         // The edge stamps the sending device into the outbox topic.
         assert_eq!(
             sent.topic,
@@ -228,7 +189,7 @@ scenario!(
                 "for bob",
             )
             .await?;
-        let delivered = publish_v4(&mut bob_client).await?;
+        let delivered = bob_client.next_publish().await?;
         assert_eq!(
             (delivered.qos, &delivered.payload[..]),
             (QoS::AtLeastOnce, &b"for bob"[..])
@@ -271,7 +232,7 @@ scenario!(
             .client
             .subscribe(format!("u/{}/inbox", bob.user_id), QoS::AtLeastOnce)
             .await?;
-        suback_v4(&mut bob_client).await?;
+        bob_client.suback().await?;
 
         // MQTT 5: spoofing a delivery into Bob's inbox gets PUBACK 0x87.
         let mut v5 = connect_v5(app.mqtt_addr(), &Login::from(&ada));
@@ -308,12 +269,12 @@ scenario!(
             .subscribe(format!("u/{}/inbox", ada.user_id), QoS::AtMostOnce)
             .await?;
         assert_eq!(
-            suback_v4(&mut v4).await?,
+            v4.suback().await?,
             vec![SubscribeReasonCode::Success(QoS::AtMostOnce)]
         );
 
         // Bob received neither: the first thing he gets is a real delivery.
-        let worker = service(&app).await?;
+        let worker = app.service().await?;
         worker
             .client
             .publish(
@@ -323,7 +284,7 @@ scenario!(
                 "real",
             )
             .await?;
-        assert_eq!(&publish_v4(&mut bob_client).await?.payload[..], b"real");
+        assert_eq!(&bob_client.next_publish().await?.payload[..], b"real");
         app.stop().await
     }
 );
@@ -339,7 +300,7 @@ scenario!(revoking_a_device_disconnects_it_at_once, |services| {
     natter_accounts::revoke_device(&db, ada.device_id).await?;
     db.close().await?;
 
-    let worker = service(&app).await?;
+    let worker = app.service().await?;
     let control = ControlTopic::DeviceRevoked {
         device_id: ada.device_id,
     };
@@ -439,7 +400,7 @@ scenario!(
             .subscribe(format!("u/{}/inbox", ada.user_id), QoS::AtLeastOnce)
             .await?;
         assert_eq!(
-            suback_v4(&mut bystander).await?,
+            bystander.suback().await?,
             vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]
         );
         app.stop().await

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use natter_proto::topics::ControlTopic;
-use natter_tests::mqtt::{ClientV4, Login, connect_v4, connect_v4_with, connect_v5};
+use natter_tests::mqtt::{Login, connect_v4, connect_v4_with, connect_v5};
 use natter_tests::{TestApp, scenario, spawn_app};
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::QoS as QoS5;
@@ -13,32 +13,6 @@ use rumqttc::v5::mqttbytes::v5::{Packet as PacketV5, PubAckReason, SubscribeReas
 use rumqttc::{Packet, QoS, SubscribeReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn service(app: &TestApp) -> anyhow::Result<ClientV4> {
-    let mut service = connect_v4(app.settings.mqtt.internal_listen, &app.service_login());
-    service
-        .wait(|p| matches!(p, Packet::ConnAck(_)).then_some(()))
-        .await?;
-    Ok(service)
-}
-
-async fn suback(client: &mut ClientV4) -> anyhow::Result<Vec<SubscribeReasonCode>> {
-    client
-        .wait(|p| match p {
-            Packet::SubAck(ack) => Some(ack.return_codes.clone()),
-            _ => None,
-        })
-        .await
-}
-
-async fn next_publish(client: &mut ClientV4) -> anyhow::Result<rumqttc::Publish> {
-    client
-        .wait(|p| match p {
-            Packet::Publish(publish) => Some(publish.clone()),
-            _ => None,
-        })
-        .await
-}
 
 /// Opens a raw v3.1.1 connection with `connect` and returns it after CONNACK.
 async fn raw_v4(app: &TestApp, connect: v4::Connect) -> anyhow::Result<TcpStream> {
@@ -98,12 +72,12 @@ scenario!(
         let sensor = app
             .add_device(owner.user_id, natter_accounts::Role::Device)
             .await?;
-        let mut worker = service(&app).await?;
+        let mut worker = app.service().await?;
         worker
             .client
             .subscribe("d/+/status", QoS::AtLeastOnce)
             .await?;
-        suback(&mut worker).await?;
+        worker.suback().await?;
         let will = v4::LastWill::new(
             format!("d/{}/status", sensor.device_id),
             "offline",
@@ -114,7 +88,7 @@ scenario!(
 
         drop(stream);
 
-        let will = next_publish(&mut worker).await?;
+        let will = worker.next_publish().await?;
         assert_eq!(will.topic, format!("d/{}/status", sensor.device_id));
         assert_eq!(&will.payload[..], b"offline");
         app.stop().await
@@ -137,8 +111,8 @@ scenario!(
             .client
             .subscribe(format!("u/{}/inbox", ada.user_id), QoS::AtLeastOnce)
             .await?;
-        suback(&mut first).await?;
-        let worker = service(&app).await?;
+        first.suback().await?;
+        let worker = app.service().await?;
         worker
             .client
             .publish(
@@ -148,7 +122,7 @@ scenario!(
                 "m1",
             )
             .await?;
-        let received = next_publish(&mut first).await?;
+        let received = first.next_publish().await?;
         assert_eq!(&received.payload[..], b"m1");
 
         // The phone loses its network before acknowledging.
@@ -160,7 +134,7 @@ scenario!(
                 _ => None,
             })
             .await?;
-        let again = next_publish(&mut second).await?;
+        let again = second.next_publish().await?;
 
         assert!(present, "the session was not kept");
         assert_eq!(&again.payload[..], b"m1");
@@ -187,26 +161,26 @@ scenario!(
             .subscribe(format!("u/{}/inbox", bob.user_id), QoS::AtLeastOnce)
             .await?;
         assert_eq!(
-            suback(&mut bob_client).await?,
+            bob_client.suback().await?,
             vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]
         );
-        suback(&mut bob_client).await?;
+        bob_client.suback().await?;
         let mut carol_client = connect_v4(app.mqtt_addr(), &Login::from(&carol));
         carol_client
             .client
             .subscribe(format!("g/{group}/#"), QoS::AtLeastOnce)
             .await?;
         assert_eq!(
-            suback(&mut carol_client).await?,
+            carol_client.suback().await?,
             vec![SubscribeReasonCode::Failure]
         );
 
-        let worker = service(&app).await?;
+        let worker = app.service().await?;
         worker
             .client
             .publish(format!("g/{group}/chat"), QoS::AtLeastOnce, false, "before")
             .await?;
-        assert_eq!(&next_publish(&mut bob_client).await?.payload[..], b"before");
+        assert_eq!(&bob_client.next_publish().await?.payload[..], b"before");
 
         app.remove_member(group, bob.user_id).await?;
         let control = ControlTopic::MemberRemoved {
@@ -232,13 +206,13 @@ scenario!(
             .await?;
 
         // Messages on one link arrive in order: the marker comes next, not the group message.
-        assert_eq!(&next_publish(&mut bob_client).await?.payload[..], b"marker");
+        assert_eq!(&bob_client.next_publish().await?.payload[..], b"marker");
         bob_client
             .client
             .subscribe(format!("g/{group}/#"), QoS::AtLeastOnce)
             .await?;
         assert_eq!(
-            suback(&mut bob_client).await?,
+            bob_client.suback().await?,
             vec![SubscribeReasonCode::Failure]
         );
         app.stop().await
@@ -263,7 +237,7 @@ scenario!(
             .await?;
         assert_eq!(granted, vec![SubV5::Success(QoS5::AtMostOnce)]);
 
-        let worker = service(&app).await?;
+        let worker = app.service().await?;
         worker
             .client
             .publish(

@@ -146,15 +146,6 @@ async fn service_watching_outboxes(app: &TestApp) -> anyhow::Result<ClientV4> {
     Ok(service)
 }
 
-async fn next_publish(service: &mut ClientV4) -> anyhow::Result<rumqttc::Publish> {
-    service
-        .wait(|p| match p {
-            Packet::Publish(publish) => Some(publish.clone()),
-            _ => None,
-        })
-        .await
-}
-
 /// `mosquitto_pub -q 1` to the user's outbox; returns what the service received.
 async fn publish_to_outbox(
     app: &TestApp,
@@ -187,7 +178,7 @@ async fn publish_to_outbox(
         outcome.stdout.contains("received PUBACK"),
         "no PUBACK: {outcome:?}"
     );
-    let received = next_publish(service).await?;
+    let received = service.next_publish().await?;
     anyhow::ensure!(
         received.payload == payload.as_bytes(),
         "the service received {received:?}"

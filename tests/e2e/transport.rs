@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::BytesMut;
 use natter_config::Settings;
-use natter_tests::mqtt::{ClientV4, Login, PACKET_TIMEOUT, connect_v4, connect_v5};
+use natter_tests::mqtt::{Login, PACKET_TIMEOUT, connect_v5};
 use natter_tests::ws::{self, WsClient};
 use natter_tests::{Services, TestApp, scenario, spawn_app_with};
 use rumqttc::mqttbytes::v4;
@@ -34,15 +34,6 @@ fn ws_addr(app: &TestApp) -> anyhow::Result<SocketAddr> {
         .context("the WebSocket listener is off")
 }
 
-/// The service user on the internal listener, as a bridge worker connects.
-async fn service(app: &TestApp) -> anyhow::Result<ClientV4> {
-    let mut service = connect_v4(app.settings.mqtt.internal_listen, &app.service_login());
-    service
-        .wait(|p| matches!(p, Packet::ConnAck(_)).then_some(()))
-        .await?;
-    Ok(service)
-}
-
 /// A WebSocket client of version 3.1.1 that has connected with `login`.
 async fn ws_v4<S>(mut client: WsClient<S>, login: &Login) -> anyhow::Result<WsClient<S>>
 where
@@ -65,7 +56,7 @@ scenario!(
             .await?;
         let inbox = format!("u/{}/inbox", ada.user_id);
         let outbox = format!("u/{}/out", ada.user_id);
-        let mut worker = service(&app).await?;
+        let mut worker = app.service().await?;
         worker
             .client
             .subscribe("u/+/out/+", QoS::AtLeastOnce)

@@ -170,3 +170,45 @@ impl<C, P> Driven<C, P> {
         }
     }
 }
+
+impl ClientV4 {
+    /// The return codes of the next SUBACK.
+    ///
+    /// # Errors
+    /// As [`Driven::next`].
+    pub async fn suback(&mut self) -> anyhow::Result<Vec<rumqttc::SubscribeReasonCode>> {
+        self.wait(|packet| match packet {
+            Packet::SubAck(ack) => Some(ack.return_codes.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next PUBLISH.
+    ///
+    /// # Errors
+    /// As [`Driven::next`].
+    pub async fn next_publish(&mut self) -> anyhow::Result<rumqttc::Publish> {
+        self.wait(|packet| match packet {
+            Packet::Publish(publish) => Some(publish.clone()),
+            _ => None,
+        })
+        .await
+    }
+}
+
+impl ClientV5 {
+    /// The reason codes of the next SUBACK.
+    ///
+    /// # Errors
+    /// As [`Driven::next`].
+    pub async fn suback(
+        &mut self,
+    ) -> anyhow::Result<Vec<rumqttc::v5::mqttbytes::v5::SubscribeReasonCode>> {
+        self.wait(|packet| match packet {
+            PacketV5::SubAck(ack) => Some(ack.return_codes.clone()),
+            _ => None,
+        })
+        .await
+    }
+}

@@ -52,6 +52,19 @@ impl TestApp {
         }
     }
 
+    /// A connected client of the `service` user on the internal listener, as a bridge worker.
+    ///
+    /// # Errors
+    /// When it does not get a CONNACK.
+    pub async fn service(&self) -> anyhow::Result<crate::mqtt::ClientV4> {
+        let mut service =
+            crate::mqtt::connect_v4(self.settings.mqtt.internal_listen, &self.service_login());
+        service
+            .wait(|packet| matches!(packet, rumqttc::Packet::ConnAck(_)).then_some(()))
+            .await?;
+        Ok(service)
+    }
+
     /// A new connection to the app's database.
     ///
     /// # Errors
