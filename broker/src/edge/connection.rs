@@ -31,7 +31,7 @@ pub(crate) const TOPIC_ALIAS_MAXIMUM: u16 = 64;
 /// Deliveries buffered per connection before it counts as too slow.
 const DELIVERY_BUFFER: usize = 1024;
 /// Buffer capacity an idle connection may keep.
-const IDLE_BUFFER: usize = 1024;
+const IDLE_BUFFER: usize = 16 * 1024;
 /// How long a connection taking over waits for the previous one to wind up.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
 
@@ -63,7 +63,8 @@ pub(crate) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut input = BytesMut::with_capacity(4096);
+    // Small: most CONNECTs fit, and an idle connection should hold next to nothing.
+    let mut input = BytesMut::with_capacity(256);
     let (version, connect) =
         match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut stream, &mut input, &ctx))
             .await

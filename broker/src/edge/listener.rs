@@ -184,17 +184,22 @@ async fn serve(
     ctx: Arc<EdgeContext>,
     permit: Option<OwnedSemaphorePermit>,
 ) {
+    // WebSocket and TLS state is large; boxing those branches keeps it out of every plain
+    // TCP connection's task (a future is as large as its largest branch).
     match (tls, transport) {
         (None, Transport::Mqtt) => connection::serve(stream, ctx, permit).await,
-        (None, Transport::WebSocket) => ws::serve(stream, ctx, permit).await,
+        (None, Transport::WebSocket) => Box::pin(ws::serve(stream, ctx, permit)).await,
         (Some(acceptor), transport) => {
-            let Some(stream) = tls::handshake(&acceptor, stream, &ctx).await else {
-                return;
-            };
-            match transport {
-                Transport::Mqtt => connection::serve(Flushing::new(stream), ctx, permit).await,
-                Transport::WebSocket => ws::serve(stream, ctx, permit).await,
-            }
+            Box::pin(async move {
+                let Some(stream) = tls::handshake(&acceptor, stream, &ctx).await else {
+                    return;
+                };
+                match transport {
+                    Transport::Mqtt => connection::serve(Flushing::new(stream), ctx, permit).await,
+                    Transport::WebSocket => ws::serve(stream, ctx, permit).await,
+                }
+            })
+            .await
         }
     }
 }
