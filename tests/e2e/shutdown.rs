@@ -11,12 +11,10 @@ scenario!(
         app.wait_healthy().await?;
         let grace = app.settings.shutdown.grace();
 
-        app.shutdown.cancel();
-        let outcome = tokio::time::timeout(grace, app.handle).await;
+        // stop() cancels, waits for run_until_stopped and returns its outcome.
+        let outcome = tokio::time::timeout(grace, app.stop()).await;
 
-        let outcome = outcome.map_err(|_| anyhow::anyhow!("app still running after {grace:?}"))?;
-        outcome??;
-        Ok(())
+        outcome.map_err(|_| anyhow::anyhow!("app still running after {grace:?}"))?
     }
 );
 

@@ -76,7 +76,14 @@ pub async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String>
     let admin = Database::connect(server_url).await.with_context(|| {
         format!("NATTER_TEST_POSTGRES_URL={server_url} is set but does not answer")
     })?;
-    let name = format!("natter_t_{}", uuid::Uuid::new_v4().simple());
+    drop_stale_databases(&admin).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let name = format!(
+        "natter_t_{now}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
@@ -87,6 +94,42 @@ pub async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String>
         .filter(|(base, _)| base.contains("://"))
         .context("NATTER_TEST_POSTGRES_URL must end in /database")?;
     Ok(format!("{base}/{name}"))
+}
+
+/// Drops test databases created over an hour ago: a test that failed before `stop()` leaves
+/// its database behind, and this keeps a shared server from filling up.
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use sea_orm::{FromQueryResult, Statement};
+    #[derive(FromQueryResult)]
+    struct Row {
+        datname: String,
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let rows = Row::find_by_statement(Statement::from_string(
+        admin.get_database_backend(),
+        "SELECT datname FROM pg_database WHERE datname LIKE 'natter\\_t\\_%'",
+    ))
+    .all(admin)
+    .await?;
+    for row in rows {
+        let created = row
+            .datname
+            .split('_')
+            .nth(2)
+            .and_then(|secs| secs.parse::<u64>().ok());
+        // Names without a timestamp belong to other test suites: not ours to judge.
+        if created.is_some_and(|secs| secs + 3600 < now) {
+            admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    row.datname
+                ))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Drops a database made by [`fresh_postgres_database`].
