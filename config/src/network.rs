@@ -22,8 +22,9 @@ pub struct MqttSettings {
     /// rumqttd's own listener for bridge workers and operator tools; must be a loopback
     /// address (`mqtt.internal_listen`, default `127.0.0.1:1884`).
     pub internal_listen: SocketAddr,
-    /// Password of the `service` user on the internal listener. `None` lets `natter serve`
-    /// generate one per process; separate `bridge`/`workers` processes need it set, see
+    /// Password of the `service` user on the internal listener. `None`: the one natter
+    /// generates on first start into `<data_dir>/service-password`, shared by every part and
+    /// admin command using that data directory; parts on other hosts need it set, see
     /// [`MqttSettings::require_service_password`].
     #[serde(
         default,
