@@ -5,8 +5,8 @@ use natter_entities::{blocks, conversations, deliveries, group_members, groups, 
 use natter_proto::envelope::{ReceiptStatus, Target};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 /// A message as stored, with what its events need.
@@ -193,27 +193,17 @@ async fn direct_conversation(
     now: i64,
 ) -> Result<conversations::Model, DbErr> {
     let (low, high) = (Ord::min(a, b), Ord::max(a, b));
-    let existing = conversations::Entity::find()
-        .filter(conversations::Column::Kind.eq("direct"))
-        .filter(conversations::Column::UserLow.eq(low))
-        .filter(conversations::Column::UserHigh.eq(high))
-        .one(txn)
-        .await?;
-    match existing {
-        Some(conversation) => Ok(conversation),
-        None => {
-            conversations::ActiveModel {
-                kind: Set("direct".into()),
-                user_low: Set(Some(low)),
-                user_high: Set(Some(high)),
-                last_seq: Set(0),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(txn)
-            .await
-        }
-    }
+    let key = Condition::all()
+        .add(conversations::Column::Kind.eq("direct"))
+        .add(conversations::Column::UserLow.eq(low))
+        .add(conversations::Column::UserHigh.eq(high));
+    let new = conversations::ActiveModel {
+        kind: Set("direct".into()),
+        user_low: Set(Some(low)),
+        user_high: Set(Some(high)),
+        ..Default::default()
+    };
+    find_or_create(txn, key, new, now).await
 }
 
 async fn group_conversation(
@@ -221,24 +211,28 @@ async fn group_conversation(
     group_id: i64,
     now: i64,
 ) -> Result<conversations::Model, DbErr> {
-    let existing = conversations::Entity::find()
-        .filter(conversations::Column::GroupId.eq(group_id))
-        .one(txn)
-        .await?;
-    match existing {
-        Some(conversation) => Ok(conversation),
-        None => {
-            conversations::ActiveModel {
-                kind: Set("group".into()),
-                group_id: Set(Some(group_id)),
-                last_seq: Set(0),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(txn)
-            .await
-        }
+    let key = Condition::all().add(conversations::Column::GroupId.eq(group_id));
+    let new = conversations::ActiveModel {
+        kind: Set("group".into()),
+        group_id: Set(Some(group_id)),
+        ..Default::default()
+    };
+    find_or_create(txn, key, new, now).await
+}
+
+/// The conversation matching `key`, or `new` inserted with sequence 0.
+async fn find_or_create(
+    txn: &impl ConnectionTrait,
+    key: Condition,
+    mut new: conversations::ActiveModel,
+    now: i64,
+) -> Result<conversations::Model, DbErr> {
+    if let Some(conversation) = conversations::Entity::find().filter(key).one(txn).await? {
+        return Ok(conversation);
     }
+    new.last_seq = Set(0);
+    new.created_at = Set(now);
+    new.insert(txn).await
 }
 
 /// Records a receipt from `recipient` for `ids` (only moving forward: pending → delivered →
