@@ -114,7 +114,8 @@ impl App {
             }
             _ => None,
         };
-        if role == Role::Serve {
+        // The /v1 API runs where everything runs; a split deployment puts it with `serve`.
+        let api = if role == Role::Serve {
             let store = storage::build(&settings.storage, &settings.data_dir)?;
             storage::probe(store.as_ref()).await.map_err(|source| {
                 natter_api::Error::StorageProbe {
@@ -122,7 +123,19 @@ impl App {
                     source,
                 }
             })?;
-        }
+            let control = crate::control::ServiceControl {
+                broker_addr: settings.mqtt.internal_listen.to_string(),
+                password: service_password.clone(),
+            };
+            Some(natter_api::v1::router(natter_api::v1::ApiContext {
+                db: database.clone(),
+                store,
+                settings: Arc::new(settings.clone()),
+                control: Arc::new(control),
+            }))
+        } else {
+            None
+        };
 
         let (bridge_ready, _) = watch::channel(false);
         let probes = probes(
@@ -131,7 +144,7 @@ impl App {
             redis,
             role.runs_bridge().then(|| bridge_ready.subscribe()),
         );
-        let http = natter_api::bind(settings.http.listen, probes, metrics).await?;
+        let http = natter_api::bind(settings.http.listen, probes, metrics, api).await?;
         let http_addr = http.local_addr()?;
         info!(
             http = %http_addr,

@@ -52,3 +52,28 @@ pub async fn publish(
     let _ = client.try_disconnect();
     Ok(outcome)
 }
+
+/// [`natter_api::v1::ControlPublisher`] through [`publish`]: one short service session per
+/// control message (they are rare: revocations, removals).
+#[derive(Debug)]
+pub struct ServiceControl {
+    /// The broker's internal listener, `host:port`.
+    pub broker_addr: String,
+    /// The `service` user's password.
+    pub password: SecretString,
+}
+
+impl natter_api::v1::ControlPublisher for ServiceControl {
+    fn publish(
+        &self,
+        control: ControlTopic,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match publish(&self.broker_addr, &self.password, control).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!("no broker answered at {}", self.broker_addr)),
+                Err(err) => Err(format!("{err:#}")),
+            }
+        })
+    }
+}

@@ -19,6 +19,7 @@ use crate::health::{self, Probe};
 pub struct HttpServer {
     listener: TcpListener,
     state: AppState,
+    api: Option<Router>,
 }
 
 #[derive(Clone, Debug)]
@@ -27,8 +28,8 @@ struct AppState {
     metrics: PrometheusHandle,
 }
 
-/// Binds the HTTP listener on `addr`, with `probes` behind `/healthz` and `metrics` behind
-/// `/metrics`.
+/// Binds the HTTP listener on `addr`, with `probes` behind `/healthz`, `metrics` behind
+/// `/metrics` and, when given, the `/v1` API of [`crate::v1::router`].
 ///
 /// # Errors
 /// [`Error::Bind`] when the address is taken or not allowed.
@@ -36,6 +37,7 @@ pub async fn bind(
     addr: SocketAddr,
     probes: Vec<Probe>,
     metrics: PrometheusHandle,
+    api: Option<Router>,
 ) -> Result<HttpServer> {
     let listener = TcpListener::bind(addr)
         .await
@@ -46,6 +48,7 @@ pub async fn bind(
             probes: probes.into(),
             metrics,
         },
+        api,
     })
 }
 
@@ -63,10 +66,13 @@ impl HttpServer {
     /// # Errors
     /// [`Error::Serve`] when the server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<()> {
-        let app = Router::new()
+        let mut app = Router::new()
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
             .with_state(self.state);
+        if let Some(api) = self.api {
+            app = app.merge(api);
+        }
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await

@@ -1,4 +1,4 @@
-//! natter's HTTP listener (`GET /healthz`, `GET /metrics`, later the `/v1` API) and the
+//! natter's HTTP listener (`GET /healthz`, `GET /metrics`, the `/v1` API) and the
 //! object store behind media.
 
 mod error;
@@ -6,6 +6,7 @@ pub mod health;
 mod http;
 pub mod metrics;
 pub mod storage;
+pub mod v1;
 
 pub use error::{Error, Result};
 pub use http::{HttpServer, bind};

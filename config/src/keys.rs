@@ -50,7 +50,7 @@ pub(crate) fn expected_value(key: &str) -> Option<&'static str> {
         | "workers.batch_size"
         | "shutdown.grace_ms" => "a whole number of 0 or more",
         "mqtt" | "http" | "database" | "redis" | "storage" | "telemetry" | "bridge" | "workers"
-        | "shutdown" => "a table of settings",
+        | "shutdown" | "accounts" | "media" | "presence" => "a table of settings",
         _ => return None,
     };
     Some(expected)

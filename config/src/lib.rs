@@ -9,19 +9,25 @@
 //! This crate holds plain data. It builds no clients and installs no subscriber; the
 //! crates that own a subsystem turn its section into whatever they need.
 
+mod accounts;
 mod error;
 mod fields;
 mod keys;
 mod layers;
 mod load;
+mod media;
 mod network;
+mod presence;
 mod runtime;
 mod settings;
 mod stores;
 
+pub use crate::accounts::AccountsSettings;
 pub use crate::error::{Error, Result};
 pub use crate::load::{load, load_from, load_with_env};
+pub use crate::media::MediaSettings;
 pub use crate::network::{BridgeSettings, HttpSettings, MqttSettings};
+pub use crate::presence::PresenceSettings;
 pub use crate::runtime::{LogFormat, ShutdownSettings, TelemetrySettings, WorkersSettings};
 pub use crate::settings::Settings;
 pub use crate::stores::{DatabaseSettings, RedisSettings, StorageBackend, StorageSettings};

@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountsSettings;
 use crate::error::{Error, Result};
 use crate::fields::lossy_path;
+use crate::media::MediaSettings;
 use crate::network::{BridgeSettings, HttpSettings, MqttSettings};
+use crate::presence::PresenceSettings;
 use crate::runtime::{ShutdownSettings, TelemetrySettings, WorkersSettings};
 use crate::stores::{DatabaseSettings, RedisSettings, StorageSettings};
 
@@ -43,6 +46,12 @@ pub struct Settings {
     pub workers: WorkersSettings,
     /// Graceful shutdown.
     pub shutdown: ShutdownSettings,
+    /// Registration, devices, profiles, contacts.
+    pub accounts: AccountsSettings,
+    /// Media upload, processing and download.
+    pub media: MediaSettings,
+    /// Online/offline and last seen.
+    pub presence: PresenceSettings,
 }
 
 impl Settings {
@@ -63,6 +72,9 @@ impl Settings {
         self.telemetry.validate()?;
         self.bridge.validate()?;
         self.workers.validate()?;
+        self.accounts.validate()?;
+        self.media.validate()?;
+        self.presence.validate()?;
         self.validate_listeners()
     }
 
