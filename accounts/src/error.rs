@@ -97,4 +97,21 @@ pub enum Error {
         #[source]
         source: DbErr,
     },
+    /// A privacy setting is not one of `everyone`, `contacts`, `nobody`.
+    #[error("invalid privacy setting {input:?}: expected everyone, contacts or nobody")]
+    InvalidAudience {
+        /// The setting as given.
+        input: String,
+    },
+    /// Reading blocks, contacts or privacy settings failed.
+    #[error("failed to check what user {viewer_id} may see of user {owner_id}")]
+    CheckPrivacy {
+        /// Whose data.
+        owner_id: i64,
+        /// Who looks.
+        viewer_id: i64,
+        /// The database error.
+        #[source]
+        source: DbErr,
+    },
 }

@@ -14,6 +14,7 @@ mod clock;
 mod error;
 mod membership;
 mod phone;
+pub mod privacy;
 mod provisioning;
 mod role;
 mod secret;
