@@ -32,6 +32,10 @@ pub enum Request {
         /// The server id of the message this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// An uploaded media item (`POST /v1/media`) this message carries. The sender must
+        /// have uploaded it or received it in a message (forwarding).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<i64>,
     },
     /// The device has received (`delivered`) or shown (`read`) these messages.
     Receipt {
@@ -96,6 +100,9 @@ pub enum Event {
         /// The message this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// The media item this message carries; download it through `/v1/media/{id}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<i64>,
         /// When the server stored it, unix milliseconds.
         ts: i64,
     },
@@ -160,7 +167,8 @@ mod tests {
                 id: "c1".into(),
                 to: Target::User(2),
                 body: Base64(b"hi".to_vec()),
-                reply_to: None
+                reply_to: None,
+                media: None,
             }
         );
     }

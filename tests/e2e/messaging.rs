@@ -60,6 +60,7 @@ fn send(id: &str, to: Target, body: &str) -> Request {
         to,
         body: Base64(body.as_bytes().to_vec()),
         reply_to: None,
+        media: None,
     }
 }
 
@@ -333,6 +334,90 @@ scenario!(
         assert_eq!(
             (code.as_str(), id.as_deref()),
             ("unknown_recipient", Some("c1"))
+        );
+        app.stop().await
+    }
+);
+
+/// A media row as an upload leaves it (the media routes are tested on their own).
+async fn uploaded_media(app: &TestApp, owner: i64, key: &str) -> anyhow::Result<i64> {
+    use sea_orm::{ActiveModelTrait, Set};
+    let row = natter_entities::media::ActiveModel {
+        owner_user_id: Set(owner),
+        sha256: Set(format!("{key:0>64}")),
+        mime: Set("image/jpeg".into()),
+        size_bytes: Set(1),
+        storage_key: Set(key.into()),
+        created_at: Set(0),
+        ..Default::default()
+    }
+    .insert(&app.db().await?)
+    .await?;
+    Ok(row.id)
+}
+
+scenario!(
+    a_message_carries_media_its_sender_uploaded_or_received_and_nothing_else,
+    |services| {
+        let app = spawn_app(&services).await?;
+        app.wait_healthy().await?;
+        let ada = app.create_user("+15551230001").await?;
+        let bob = app.create_user("+15551230002").await?;
+        let cy = app.create_user("+15551230003").await?;
+        let mut ada_phone = device(&app, &ada).await?;
+        let mut bob_phone = device(&app, &bob).await?;
+        let photo = uploaded_media(&app, ada.user_id, "photo").await?;
+        let bobs_own = uploaded_media(&app, bob.user_id, "bobs").await?;
+
+        let with_media = |id: &str, to: i64, media: i64| Request::Send {
+            id: id.into(),
+            to: Target::User(to),
+            body: Base64(b"look".to_vec()),
+            reply_to: None,
+            media: Some(media),
+        };
+        // Someone else's upload, never received: refused, nothing delivered.
+        request(
+            &ada_phone,
+            ada.user_id,
+            &with_media("c0", bob.user_id, bobs_own),
+        )
+        .await?;
+        let Event::Error { id, code, .. } = event(&mut ada_phone).await? else {
+            anyhow::bail!("expected an error")
+        };
+        assert_eq!(
+            (id.as_deref(), code.as_str()),
+            (Some("c0"), "unknown_media")
+        );
+
+        request(
+            &ada_phone,
+            ada.user_id,
+            &with_media("c1", bob.user_id, photo),
+        )
+        .await?;
+        let Event::Message { media, .. } = event(&mut bob_phone).await? else {
+            anyhow::bail!("expected a message")
+        };
+        assert_eq!(media, Some(photo));
+
+        // Bob received it, so he may forward it.
+        request(
+            &bob_phone,
+            bob.user_id,
+            &with_media("f1", cy.user_id, photo),
+        )
+        .await?;
+        let forwarded = bob_phone
+            .wait(|p| match p {
+                Packet::Publish(publish) => serde_json::from_slice::<Event>(&publish.payload).ok(),
+                _ => None,
+            })
+            .await?;
+        assert!(
+            matches!(forwarded, Event::Sent { ref id, .. } if id == "f1"),
+            "{forwarded:?}"
         );
         app.stop().await
     }

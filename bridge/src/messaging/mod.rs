@@ -83,7 +83,11 @@ pub(crate) async fn handle(
             to,
             body,
             reply_to,
-        } => send(db, user, device, id, to, body, reply_to, now, &reply).await,
+            media,
+        } => {
+            let attachments = Attachments { reply_to, media };
+            send(db, user, device, id, to, body, attachments, now, &reply).await
+        }
         Request::Receipt { status, ids } => {
             if ids.len() > MAX_RECEIPT_IDS {
                 Ok(vec![(
@@ -127,6 +131,13 @@ pub(crate) async fn handle(
     })
 }
 
+/// What a send refers to besides its body.
+#[derive(Clone, Copy, Debug)]
+struct Attachments {
+    reply_to: Option<i64>,
+    media: Option<i64>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn send(
     db: &DatabaseConnection,
@@ -135,7 +146,7 @@ async fn send(
     id: String,
     to: natter_proto::envelope::Target,
     body: Base64,
-    reply_to: Option<i64>,
+    attachments: Attachments,
     now: i64,
     reply: &str,
 ) -> Result<Vec<(String, Event)>, DbErr> {
@@ -151,7 +162,8 @@ async fn send(
         client_id: &id,
         to,
         body: body.0,
-        reply_to,
+        reply_to: attachments.reply_to,
+        media: attachments.media,
         now,
     };
     let stored = match store::persist(db, send).await? {
@@ -162,6 +174,10 @@ async fn send(
                 store::Refusal::NotAMember => {
                     ("not_a_member", "you are not a member of this group")
                 }
+                store::Refusal::UnknownMedia => (
+                    "unknown_media",
+                    "no such media item, or you neither uploaded nor received it",
+                ),
             };
             return Ok(vec![(reply.to_owned(), error(Some(id), code, message))]);
         }
@@ -233,6 +249,7 @@ fn message_event(
         from_device: message.sender_device_id,
         body: Base64(message.body.clone()),
         reply_to: message.reply_to_id,
+        media: message.media_id,
         ts: message.created_at,
     }
 }

@@ -1,7 +1,9 @@
 //! Persistence of messages, receipts and inbox positions. One transaction per request: a
 //! message, its sequence numbers and its deliveries are stored together or not at all.
 
-use natter_entities::{blocks, conversations, deliveries, group_members, groups, messages, users};
+use natter_entities::{
+    blocks, conversations, deliveries, group_members, groups, media, messages, users,
+};
 use natter_proto::envelope::{ReceiptStatus, Target};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -23,6 +25,7 @@ pub(crate) struct Stored {
 pub(crate) enum Refusal {
     UnknownRecipient,
     NotAMember,
+    UnknownMedia,
 }
 
 /// A send to persist.
@@ -34,6 +37,7 @@ pub(crate) struct Send<'a> {
     pub(crate) to: Target,
     pub(crate) body: Vec<u8>,
     pub(crate) reply_to: Option<i64>,
+    pub(crate) media: Option<i64>,
     pub(crate) now: i64,
 }
 
@@ -60,6 +64,11 @@ pub(crate) async fn persist(
             group_id,
             deliveries: Vec::new(),
         }));
+    }
+    if let Some(media_id) = send.media
+        && !may_attach(&txn, send.sender, media_id).await?
+    {
+        return Ok(Err(Refusal::UnknownMedia));
     }
     let (conversation, recipients) = match send.to {
         Target::User(recipient) => {
@@ -112,9 +121,15 @@ pub(crate) async fn persist(
         sender_user_id: Set(send.sender),
         sender_device_id: Set(send.device),
         client_msg_id: Set(send.client_id.to_owned()),
-        kind: Set("text".into()),
+        kind: Set(if send.media.is_some() {
+            "media"
+        } else {
+            "text"
+        }
+        .into()),
         body: Set(send.body),
         reply_to_id: Set(send.reply_to),
+        media_id: Set(send.media),
         created_at: Set(send.now),
         ..Default::default()
     }
@@ -141,6 +156,28 @@ pub(crate) async fn persist(
         group_id: conversation.group_id,
         deliveries: new_deliveries,
     }))
+}
+
+/// Whether `sender` may put media item `media_id` in a message: it exists, is not deleted,
+/// and the sender uploaded it or received it in a message (forwarding).
+async fn may_attach(txn: &impl ConnectionTrait, sender: i64, media_id: i64) -> Result<bool, DbErr> {
+    let Some(item) = media::Entity::find_by_id(media_id).one(txn).await? else {
+        return Ok(false);
+    };
+    if item.deleted_at.is_some() {
+        return Ok(false);
+    }
+    if item.owner_user_id == sender {
+        return Ok(true);
+    }
+    let received = deliveries::Entity::find()
+        .inner_join(messages::Entity)
+        .filter(deliveries::Column::RecipientUserId.eq(sender))
+        .filter(messages::Column::MediaId.eq(media_id))
+        .filter(messages::Column::DeletedAt.is_null())
+        .one(txn)
+        .await?;
+    Ok(received.is_some())
 }
 
 enum Sequence {
