@@ -14,6 +14,7 @@ const SECRET_KEYS: &[&str] = &[
     "database.url",
     "redis.url",
     "storage.secret_access_key",
+    "media.signing_key",
 ];
 
 /// The environment variable that sets `key`: `mqtt.max_inflight` → `NATTER__MQTT__MAX_INFLIGHT`.
