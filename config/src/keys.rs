@@ -15,6 +15,8 @@ const SECRET_KEYS: &[&str] = &[
     "redis.url",
     "storage.secret_access_key",
     "media.signing_key",
+    "accounts.sms_webhook_token",
+    "accounts.code_pepper",
 ];
 
 /// The environment variable that sets `key`: `mqtt.max_inflight` → `NATTER__MQTT__MAX_INFLIGHT`.
@@ -39,6 +41,7 @@ pub(crate) fn expected_value(key: &str) -> Option<&'static str> {
         "storage.backend" => "one of local, s3",
         "telemetry.format" => "one of pretty, json",
         "storage.allow_http" => "true or false",
+        "accounts.sms_sender" => "one of file, webhook",
         "mqtt.max_inflight" | "mqtt.keep_alive_max_secs" => "a whole number from 0 to 65535",
         "database.max_connections" | "workers.retention_days" => {
             "a whole number from 0 to 4294967295"

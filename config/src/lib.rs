@@ -22,7 +22,7 @@ mod runtime;
 mod settings;
 mod stores;
 
-pub use crate::accounts::AccountsSettings;
+pub use crate::accounts::{AccountsSettings, SmsSenderKind};
 pub use crate::error::{Error, Result};
 pub use crate::load::{load, load_from, load_with_env};
 pub use crate::media::MediaSettings;
