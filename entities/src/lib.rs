@@ -10,6 +10,7 @@
 //! Schema changes go in new migrations (`src/migration/`); applied migrations are never edited.
 
 pub mod blocks;
+pub mod contact_lookups;
 pub mod contacts;
 pub mod conversations;
 pub mod deliveries;
@@ -21,6 +22,7 @@ pub mod media;
 pub mod messages;
 pub mod one_time_keys;
 pub mod otp_codes;
+pub mod primary_devices;
 pub mod prelude;
 pub mod push_tokens;
 pub mod users;

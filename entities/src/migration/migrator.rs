@@ -39,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000013_create_push_tokens::Migration),
             Box::new(m20261128_000014_create_otp_codes::Migration),
             Box::new(m20261128_000015_add_inbox_sequence::Migration),
+            Box::new(crate::migration::m20261128_000016_create_primary_devices::Migration),
+            Box::new(crate::migration::m20261128_000017_create_contact_lookups::Migration),
         ]
     }
 }

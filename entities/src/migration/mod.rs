@@ -19,6 +19,8 @@ mod m20261128_000012_create_one_time_keys;
 mod m20261128_000013_create_push_tokens;
 mod m20261128_000014_create_otp_codes;
 mod m20261128_000015_add_inbox_sequence;
+mod m20261128_000016_create_primary_devices;
+mod m20261128_000017_create_contact_lookups;
 mod migrator;
 
 pub use migrator::Migrator;
