@@ -19,6 +19,7 @@ pub mod group_members;
 pub mod groups;
 pub mod identity_keys;
 pub mod media;
+pub mod media_uploads;
 pub mod messages;
 pub mod one_time_keys;
 pub mod otp_codes;

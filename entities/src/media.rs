@@ -35,6 +35,18 @@ pub struct Model {
     pub created_at: i64,
     /// Deletion time, unix milliseconds; the object is removed later by a worker.
     pub deleted_at: Option<i64>,
+    /// `"image"`, `"audio"`, `"video"` or `"file"` (default).
+    #[sea_orm(default_value = "file")]
+    pub kind: String,
+    /// Width in pixels, for images and videos.
+    pub width: Option<i32>,
+    /// Height in pixels, for images and videos.
+    pub height: Option<i32>,
+    /// Duration in milliseconds, for audio and video when known.
+    pub duration_ms: Option<i64>,
+    /// SHA-256 of the bytes as uploaded (before processing), lowercase hex; indexed with the
+    /// owner so that the same upload twice is stored once.
+    pub source_sha256: Option<String>,
 }
 
 /// Relations of [`Model`].
