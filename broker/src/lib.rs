@@ -12,5 +12,6 @@ mod router;
 
 pub use edge::Edge;
 pub use edge::auth::{Authenticator, BoxFuture, Identity, Role, Verdict};
+pub use edge::hook::{DisconnectReason, NoPresenceHook, PresenceHook};
 pub use error::{Error, Result};
 pub use router::Broker;

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tracing::{error, info};
 
 use crate::edge::auth::Authenticator;
+use crate::edge::hook::{NoPresenceHook, PresenceHook};
 use crate::edge::{Edge, Hub};
 use crate::error::{Error, Result};
 use crate::listen::check_free;
@@ -86,7 +87,33 @@ impl Broker {
         settings: &MqttSettings,
         auth: Arc<dyn Authenticator>,
     ) -> Result<Edge> {
-        Edge::bind(settings, self.hub.clone(), auth).await
+        self.bind_edge_with_presence(settings, auth, Arc::new(NoPresenceHook))
+            .await
+    }
+
+    /// Like [`Broker::bind_edge`], telling `presence` when client sessions start and end.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the address is taken or not allowed.
+    pub async fn bind_edge_with_presence(
+        &self,
+        settings: &MqttSettings,
+        auth: Arc<dyn Authenticator>,
+        presence: Arc<dyn PresenceHook>,
+    ) -> Result<Edge> {
+        Edge::bind(settings, self.hub.clone(), auth, presence).await
+    }
+
+    /// Publishes `payload` on `topic` through the router, as a trusted part of this node
+    /// (presence events). Not authorized: callers build the topic themselves.
+    ///
+    /// # Errors
+    /// [`Error::Router`] when the router link has stopped.
+    pub async fn publish(&self, topic: String, payload: bytes::Bytes) -> Result<()> {
+        self.hub
+            .publish(topic, payload)
+            .await
+            .map_err(|()| Error::Router("the edge's router link has stopped".into()))
     }
 
     /// The address of the loopback listener for service clients.

@@ -25,6 +25,12 @@ pub fn device_replies(user_id: i64, device_id: i64) -> String {
     format!("u/{user_id}/reply/{device_id}")
 }
 
+/// The topic on which user `user_id` receives presence events of the users they watch
+/// (every device; see docs/PROTOCOL.md, "Presence").
+pub fn user_presence(user_id: i64) -> String {
+    format!("u/{user_id}/presence")
+}
+
 /// Parses a stamped outbox topic `u/{user}/out/{device}` into (user, device).
 pub fn parse_stamped_outbox(topic: &str) -> Option<(i64, i64)> {
     let mut levels = topic.split('/');

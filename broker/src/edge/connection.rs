@@ -20,6 +20,7 @@ use crate::edge::codec::{
     Will,
 };
 use crate::edge::handlers::{self, Flow};
+use crate::edge::hook::DisconnectReason;
 use crate::edge::hub::{Control, SessionHandle};
 use crate::edge::session::{Aliases, State};
 use crate::edge::telemetry::{CONNECTIONS, CONNECTS, PROTOCOL_ERRORS};
@@ -185,6 +186,7 @@ async fn run_session<S>(
     }
     counter!(CONNECTS, "outcome" => "accepted").increment(1);
     gauge!(CONNECTIONS).increment(1.0);
+    ctx.presence.connected(&identity, live.handle.id);
     // Debug, not info: at thousands of connects a second the log line costs real CPU.
     debug!(
         device_id = identity.device_id,
@@ -280,6 +282,13 @@ where
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
     ctx.hub.detach(live.handle.id, live.identity.device_id);
     gauge!(CONNECTIONS).decrement(1.0);
+    let departure = match ending {
+        End::Clean => DisconnectReason::Clean,
+        End::Lost => DisconnectReason::Lost,
+        End::Closed(reason) => DisconnectReason::of_close(reason),
+    };
+    ctx.presence
+        .disconnected(&live.identity, live.handle.id, departure);
     let will_fires = !matches!(
         ending,
         End::Clean | End::Closed(CloseReason::SessionTakenOver)

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::edge::auth::Authenticator;
 use crate::edge::flushing::Flushing;
+use crate::edge::hook::PresenceHook;
 use crate::edge::{EdgeContext, Hub, Limits, connection, session, telemetry, tls, ws};
 use crate::error::{Error, Result};
 
@@ -49,6 +50,7 @@ impl Edge {
         settings: &MqttSettings,
         hub: Hub,
         auth: Arc<dyn Authenticator>,
+        presence: Arc<dyn PresenceHook>,
     ) -> Result<Edge> {
         // The certificate is read once, here; a bad one stops start-up.
         let tls = tls::acceptor(settings)?;
@@ -73,6 +75,7 @@ impl Edge {
                 sessions: session::Store::default(),
                 next_session_id: AtomicU64::new(1),
                 shutdown: CancellationToken::new(),
+                presence,
             }),
             capacity: Arc::new(Semaphore::new(settings.max_connections)),
         })

@@ -11,6 +11,7 @@ mod flushing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handlers;
+pub mod hook;
 mod hub;
 mod listener;
 mod session;
@@ -42,4 +43,6 @@ pub(crate) struct EdgeContext {
     pub(crate) sessions: session::Store,
     pub(crate) next_session_id: AtomicU64,
     pub(crate) shutdown: CancellationToken,
+    /// Told when sessions start and end (presence).
+    pub(crate) presence: Arc<dyn hook::PresenceHook>,
 }
