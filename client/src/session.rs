@@ -1,0 +1,573 @@
+//! The background side of a client: one task drives the MQTT event loop (and reconnects),
+//! another owns the protocol state (pending sends, cursor, held messages) and talks to it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use natter_proto::envelope::{self, Base64, ReceiptStatus, Request, Target};
+use natter_proto::topics;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
+use rumqttc::v5::{AsyncClient, Event as MqttEvent, EventLoop, MqttOptions};
+use rumqttc::Outgoing;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::{CursorStore, Error, Event, Login, MemoryCursor, Message, Options, Result};
+
+/// What the application asks for.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send {
+        id: String,
+        to: Target,
+        body: Vec<u8>,
+    },
+    Receipt {
+        status: ReceiptStatus,
+        ids: Vec<i64>,
+    },
+    Sync {
+        after: i64,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What the event-loop task reports.
+#[derive(Debug)]
+enum Link {
+    Up,
+    Down(String),
+    SubAck(Vec<SubscribeReasonCode>),
+    Publish { topic: Vec<u8>, payload: Vec<u8> },
+}
+
+/// Most bytes one packet may have, both ways.
+const MAX_PACKET: u32 = 4 * 1024 * 1024;
+/// How long closing waits for DISCONNECT to leave.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// After this many syncs that left a gap, held messages are handed over anyway (the
+/// positions in between no longer exist, e.g. after retention).
+const GAP_SYNCS: u32 = 3;
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start(
+    host: &str,
+    port: u16,
+    login: Login,
+    mut options: Options,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    first: oneshot::Sender<std::result::Result<(), String>>,
+) -> Result<()> {
+    let mut store = options
+        .cursor
+        .take()
+        .unwrap_or_else(|| Box::new(MemoryCursor(0)));
+    let cursor = store.load()?;
+    let client_id = options
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("nc-{}", uuid::Uuid::new_v4().simple()));
+    let mut mqtt_options = MqttOptions::new(client_id, host, port);
+    mqtt_options
+        .set_credentials(login.username.clone(), login.password.clone())
+        .set_keep_alive(options.keep_alive)
+        .set_clean_start(true)
+        .set_max_packet_size(Some(MAX_PACKET));
+    let (mqtt, eventloop) = AsyncClient::new(mqtt_options, 1000);
+    let (link_tx, links) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(drive(
+        eventloop,
+        link_tx,
+        options.reconnect_min,
+        options.reconnect_max,
+    ));
+    let session = Session {
+        inbox: topics::user_inbox(login.user_id),
+        replies: topics::device_replies(login.user_id, login.device_id),
+        outbox: topics::user_outbox(login.user_id),
+        mqtt,
+        events,
+        first: Some(first),
+        store,
+        cursor,
+        resend_after: options.resend_after,
+        subacks_missing: 0,
+        connected: false,
+        syncing: None,
+        gap_syncs: 0,
+        held: BTreeMap::new(),
+        pending: BTreeMap::new(),
+        order_of: HashMap::new(),
+        next_order: 0,
+        receipts: Vec::new(),
+    };
+    tokio::spawn(session.run(commands, links, driver));
+    Ok(())
+}
+
+/// Drives the MQTT event loop: reports connection changes and incoming publishes, and waits
+/// with exponential backoff before each reconnect (rumqttc reconnects on the next poll).
+async fn drive(
+    mut eventloop: EventLoop,
+    links: mpsc::UnboundedSender<Link>,
+    min: Duration,
+    max: Duration,
+) {
+    let mut backoff = min;
+    loop {
+        let link = match eventloop.poll().await {
+            Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
+                backoff = min;
+                Link::Up
+            }
+            Ok(MqttEvent::Incoming(Packet::SubAck(ack))) => Link::SubAck(ack.return_codes),
+            Ok(MqttEvent::Incoming(Packet::Publish(publish))) => Link::Publish {
+                topic: publish.topic.to_vec(),
+                payload: publish.payload.to_vec(),
+            },
+            // We asked to leave: nothing more to drive.
+            Ok(MqttEvent::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(_) => continue,
+            Err(err) => {
+                if links.send(Link::Down(err.to_string())).is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max);
+                continue;
+            }
+        };
+        if links.send(link).is_err() {
+            return;
+        }
+    }
+}
+
+/// A send waiting for its `sent`.
+#[derive(Debug)]
+struct Pending {
+    payload: Vec<u8>,
+    /// When it was last published on the current connection; `None`: not yet.
+    published: Option<Instant>,
+}
+
+struct Session {
+    inbox: String,
+    replies: String,
+    outbox: String,
+    mqtt: AsyncClient,
+    events: mpsc::UnboundedSender<Event>,
+    /// Told how the first connection attempt ended.
+    first: Option<oneshot::Sender<std::result::Result<(), String>>>,
+    store: Box<dyn CursorStore>,
+    /// The highest inbox position handed to the application.
+    cursor: i64,
+    resend_after: Duration,
+    subacks_missing: usize,
+    /// Subscribed on the current connection.
+    connected: bool,
+    /// When the current sync was published.
+    syncing: Option<Instant>,
+    /// Syncs in a row that ended with held messages still after a gap.
+    gap_syncs: u32,
+    /// Live messages after a gap, by inbox position, until a sync fills it.
+    held: BTreeMap<i64, Message>,
+    /// Unconfirmed sends in the order they were made.
+    pending: BTreeMap<u64, Pending>,
+    order_of: HashMap<String, u64>,
+    next_order: u64,
+    /// Receipts asked for while disconnected.
+    receipts: Vec<Vec<u8>>,
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut links: mpsc::UnboundedReceiver<Link>,
+        mut driver: tokio::task::JoinHandle<()>,
+    ) {
+        let period = (self.resend_after / 4).max(Duration::from_millis(50));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let done = loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => break None,
+                    Some(Command::Close { done }) => break Some(done),
+                    Some(command) => self.command(command).await,
+                },
+                link = links.recv() => match link {
+                    None => break None,
+                    Some(link) => if !self.link(link).await { break None },
+                },
+                _ = tick.tick() => self.resend_stale().await,
+            }
+        };
+        if self.connected {
+            // NormalDisconnection without properties: rumqttc writes that one correctly.
+            let _ = self.mqtt.disconnect().await;
+            if tokio::time::timeout(CLOSE_GRACE, &mut driver).await.is_err() {
+                driver.abort();
+            }
+        } else {
+            driver.abort();
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    async fn publish(&self, payload: Vec<u8>) {
+        // Only fails once the event loop is gone; a lost publish is repeated by the resend
+        // timer or the next connect.
+        let _ = self
+            .mqtt
+            .publish(self.outbox.as_str(), QoS::AtLeastOnce, false, payload)
+            .await;
+    }
+
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Send { id, to, body } => {
+                if self.order_of.contains_key(&id) {
+                    return;
+                }
+                let request = Request::Send {
+                    id: id.clone(),
+                    to,
+                    body: Base64(body),
+                    reply_to: None,
+                    media: None,
+                };
+                let Some(payload) = self.encode(&request, Some(&id)) else {
+                    return;
+                };
+                let order = self.next_order;
+                self.next_order += 1;
+                self.order_of.insert(id, order);
+                let mut pending = Pending {
+                    payload,
+                    published: None,
+                };
+                if self.connected {
+                    self.publish(pending.payload.clone()).await;
+                    pending.published = Some(Instant::now());
+                }
+                self.pending.insert(order, pending);
+            }
+            Command::Receipt { status, ids } => {
+                let Some(payload) = self.encode(&Request::Receipt { status, ids }, None) else {
+                    return;
+                };
+                if self.connected {
+                    self.publish(payload).await;
+                } else {
+                    self.receipts.push(payload);
+                }
+            }
+            Command::Sync { after } => {
+                self.cursor = after.max(0);
+                self.held.clear();
+                self.start_sync().await;
+            }
+            Command::Close { .. } => {}
+        }
+    }
+
+    fn encode(&self, request: &Request, id: Option<&str>) -> Option<Vec<u8>> {
+        match serde_json::to_vec(request) {
+            Ok(payload) => Some(payload),
+            Err(err) => {
+                self.emit(Event::Error {
+                    id: id.map(str::to_owned),
+                    code: "encode".to_owned(),
+                    message: Error::Encode(err).to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    /// Handles what the event loop reports; `false` when the client should stop (the first
+    /// connection failed).
+    async fn link(&mut self, link: Link) -> bool {
+        match link {
+            Link::Up => {
+                self.connected = false;
+                self.subacks_missing = 2;
+                for topic in [&self.inbox, &self.replies] {
+                    let _ = self.mqtt.subscribe(topic.as_str(), QoS::AtLeastOnce).await;
+                }
+            }
+            Link::SubAck(codes) => {
+                if self.subacks_missing == 0 {
+                    return true;
+                }
+                if let Some(code) = codes
+                    .iter()
+                    .find(|code| !matches!(code, SubscribeReasonCode::Success(_)))
+                {
+                    let reason = format!("subscription refused: {code:?}");
+                    if let Some(first) = self.first.take() {
+                        let _ = first.send(Err(reason));
+                        return false;
+                    }
+                    self.emit(Event::Error {
+                        id: None,
+                        code: "subscribe_refused".to_owned(),
+                        message: reason,
+                    });
+                }
+                self.subacks_missing -= 1;
+                if self.subacks_missing == 0 {
+                    self.up().await;
+                }
+            }
+            Link::Down(reason) => {
+                if let Some(first) = self.first.take() {
+                    let _ = first.send(Err(reason));
+                    return false;
+                }
+                let was_up = self.connected || self.subacks_missing > 0;
+                self.connected = false;
+                self.subacks_missing = 0;
+                self.syncing = None;
+                for pending in self.pending.values_mut() {
+                    pending.published = None;
+                }
+                if was_up {
+                    self.emit(Event::Disconnected { reason });
+                }
+            }
+            Link::Publish { topic, payload } => {
+                let from_sync = topic == self.replies.as_bytes();
+                match serde_json::from_slice::<envelope::Event>(&payload) {
+                    Ok(event) => self.server_event(event, from_sync).await,
+                    Err(err) => self.emit(Event::Error {
+                        id: None,
+                        code: "bad_event".to_owned(),
+                        message: format!("the server sent something unreadable: {err}"),
+                    }),
+                }
+            }
+        }
+        true
+    }
+
+    /// Subscribed: report it, resume from the cursor, then publish what is still owed.
+    async fn up(&mut self) {
+        self.connected = true;
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Ok(()));
+        }
+        self.emit(Event::Connected);
+        self.start_sync().await;
+        for payload in std::mem::take(&mut self.receipts) {
+            self.publish(payload).await;
+        }
+        let payloads: Vec<Vec<u8>> = self
+            .pending
+            .values()
+            .map(|pending| pending.payload.clone())
+            .collect();
+        for payload in payloads {
+            self.publish(payload).await;
+        }
+        let now = Instant::now();
+        for pending in self.pending.values_mut() {
+            pending.published = Some(now);
+        }
+    }
+
+    async fn start_sync(&mut self) {
+        if !self.connected {
+            return;
+        }
+        let Some(payload) = self.encode(&Request::Sync { after: self.cursor }, None) else {
+            return;
+        };
+        self.publish(payload).await;
+        self.syncing = Some(Instant::now());
+    }
+
+    /// Publishes again the sends (and the sync) that got no answer in time.
+    async fn resend_stale(&mut self) {
+        if !self.connected {
+            return;
+        }
+        let now = Instant::now();
+        let stale = |published: Option<Instant>| {
+            published.is_none_or(|at| now.duration_since(at) >= self.resend_after)
+        };
+        let due: Vec<(u64, Vec<u8>)> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| stale(pending.published))
+            .map(|(order, pending)| (*order, pending.payload.clone()))
+            .collect();
+        let sync_due = self.syncing.is_some_and(|at| stale(Some(at)));
+        for (order, payload) in due {
+            self.publish(payload).await;
+            if let Some(pending) = self.pending.get_mut(&order) {
+                pending.published = Some(now);
+            }
+        }
+        if sync_due {
+            self.start_sync().await;
+        }
+    }
+
+    async fn server_event(&mut self, event: envelope::Event, from_sync: bool) {
+        match event {
+            envelope::Event::Sent {
+                id,
+                server_id,
+                conversation_id,
+                seq,
+                ts,
+            } => {
+                // Another device of this user, or a repeated answer: not ours to report.
+                let Some(order) = self.order_of.remove(&id) else {
+                    return;
+                };
+                self.pending.remove(&order);
+                self.emit(Event::Sent {
+                    id,
+                    server_id,
+                    conversation_id,
+                    seq,
+                    ts,
+                });
+            }
+            envelope::Event::Message {
+                server_id,
+                inbox_seq,
+                conversation_id,
+                seq,
+                group_id,
+                from,
+                from_device,
+                body,
+                reply_to,
+                media,
+                kind,
+                reference,
+                expires_at,
+                ts,
+                ..
+            } => {
+                let message = Message {
+                    server_id,
+                    inbox_seq,
+                    conversation_id,
+                    seq,
+                    group_id,
+                    from,
+                    from_device,
+                    body: body.0,
+                    reply_to,
+                    media,
+                    kind,
+                    reference,
+                    expires_at,
+                    ts,
+                };
+                self.message(message, from_sync).await;
+            }
+            envelope::Event::Receipt { status, ids, by } => {
+                self.emit(Event::Receipt { status, ids, by });
+            }
+            envelope::Event::Synced { upto } => {
+                if self.syncing.take().is_none() {
+                    return;
+                }
+                self.drain_held();
+                if self.held.is_empty() {
+                    self.gap_syncs = 0;
+                } else {
+                    self.gap_syncs += 1;
+                    if self.gap_syncs >= GAP_SYNCS {
+                        self.gap_syncs = 0;
+                        for (_, message) in std::mem::take(&mut self.held) {
+                            self.deliver(message);
+                        }
+                    } else {
+                        self.start_sync().await;
+                    }
+                }
+                self.emit(Event::Synced { upto });
+            }
+            envelope::Event::Error {
+                id, code, message, ..
+            } => {
+                if code == "unavailable" {
+                    // Not stored: publish the owed sends and the sync again soon.
+                    for pending in self.pending.values_mut() {
+                        pending.published = None;
+                    }
+                    if self.syncing.is_some() {
+                        self.syncing = Some(Instant::now() - self.resend_after);
+                    }
+                } else if let Some(order) = id.as_ref().and_then(|id| self.order_of.remove(id)) {
+                    self.pending.remove(&order);
+                }
+                self.emit(Event::Error { id, code, message });
+            }
+            other => self.emit(Event::Other(other)),
+        }
+    }
+
+    /// Hands a message over once and in inbox order. A sync answer is in order by
+    /// construction; a live message after a gap waits for a sync to fill the gap.
+    async fn message(&mut self, message: Message, from_sync: bool) {
+        if message.inbox_seq <= self.cursor {
+            return;
+        }
+        if from_sync || message.inbox_seq == self.cursor + 1 {
+            self.deliver(message);
+            self.drain_held();
+            return;
+        }
+        self.held.insert(message.inbox_seq, message);
+        if self.syncing.is_none() {
+            self.start_sync().await;
+        }
+    }
+
+    fn drain_held(&mut self) {
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() <= self.cursor {
+                entry.remove();
+            } else if *entry.key() == self.cursor + 1 {
+                let message = entry.remove();
+                self.deliver(message);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn deliver(&mut self, message: Message) {
+        if message.inbox_seq <= self.cursor {
+            return;
+        }
+        self.cursor = message.inbox_seq;
+        if let Err(err) = self.store.save(self.cursor) {
+            self.emit(Event::Error {
+                id: None,
+                code: "cursor_store".to_owned(),
+                message: format!("the cursor could not be saved: {err}"),
+            });
+        }
+        self.emit(Event::Message(message));
+    }
+}
