@@ -227,6 +227,7 @@ impl App {
                 channel_capacity: self.settings.bridge.channel_capacity,
                 ready: self.bridge_ready.clone(),
                 db: self.database.clone(),
+                messaging: self.settings.messaging.clone(),
             };
             let bridge_failed = failed_tx.clone();
             let bridge_token = parts.child_token();

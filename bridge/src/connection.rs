@@ -36,6 +36,8 @@ pub struct BridgeContext {
     pub ready: watch::Sender<bool>,
     /// The database messages are stored in.
     pub db: DatabaseConnection,
+    /// Groups, edits, typing.
+    pub messaging: natter_config::MessagingSettings,
 }
 
 /// Runs the bridge until `shutdown` is cancelled: connects to the broker, reconnects when the
@@ -53,7 +55,8 @@ pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> 
     options.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, ctx.channel_capacity);
     let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
-    let mut worker = tokio::spawn(messaging::run(ctx.db.clone(), client.clone(), inbound_rx));
+    let handler = messaging::Handler::new(ctx.db.clone(), ctx.messaging.clone());
+    let mut worker = tokio::spawn(messaging::run(handler, client.clone(), inbound_rx));
 
     loop {
         tokio::select! {

@@ -8,6 +8,7 @@ mod connection;
 mod error;
 mod messaging;
 pub mod presence;
+mod rpc;
 mod telemetry;
 
 pub use connection::{BridgeContext, run};

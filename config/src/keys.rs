@@ -52,9 +52,12 @@ pub(crate) fn expected_value(key: &str) -> Option<&'static str> {
         | "database.connect_timeout_ms"
         | "workers.interval_ms"
         | "workers.batch_size"
-        | "shutdown.grace_ms" => "a whole number of 0 or more",
+        | "shutdown.grace_ms"
+        | "messaging.edit_window_secs"
+        | "messaging.typing_interval_ms" => "a whole number of 0 or more",
+        "messaging.group_member_limit" => "a whole number from 1 to 4294967295",
         "mqtt" | "http" | "database" | "redis" | "storage" | "telemetry" | "bridge" | "workers"
-        | "shutdown" | "accounts" | "media" | "presence" => "a table of settings",
+        | "shutdown" | "accounts" | "media" | "presence" | "messaging" => "a table of settings",
         _ => return None,
     };
     Some(expected)

@@ -12,6 +12,7 @@ use crate::accounts::AccountsSettings;
 use crate::error::{Error, Result};
 use crate::fields::lossy_path;
 use crate::media::MediaSettings;
+use crate::messaging::MessagingSettings;
 use crate::network::{BridgeSettings, HttpSettings, MqttSettings};
 use crate::presence::PresenceSettings;
 use crate::runtime::{ShutdownSettings, TelemetrySettings, WorkersSettings};
@@ -50,6 +51,8 @@ pub struct Settings {
     pub accounts: AccountsSettings,
     /// Media upload, processing and download.
     pub media: MediaSettings,
+    /// Messaging and groups.
+    pub messaging: MessagingSettings,
     /// Online/offline and last seen.
     pub presence: PresenceSettings,
 }
@@ -74,6 +77,7 @@ impl Settings {
         self.workers.validate()?;
         self.accounts.validate()?;
         self.media.validate()?;
+        self.messaging.validate()?;
         self.presence.validate()?;
         self.validate_listeners()
     }

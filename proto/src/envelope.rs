@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 /// Where a message goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     /// A one-to-one chat with this user.
@@ -49,6 +49,98 @@ pub enum Request {
         /// The last inbox position the device has processed (0 for everything).
         after: i64,
     },
+    /// Replace the body of a message I sent, within the edit window.
+    Edit {
+        /// The client's id for this edit (resends are deduplicated like sends).
+        id: String,
+        /// The server id of the message to edit.
+        message: i64,
+        /// The new opaque body, base64.
+        body: Base64,
+    },
+    /// Delete a message I sent, for everyone.
+    Delete {
+        /// The client's id for this deletion.
+        id: String,
+        /// The server id of the message to delete.
+        message: i64,
+    },
+    /// React to a message in one of my conversations; an empty emoji removes my reaction.
+    React {
+        /// The client's id for this reaction.
+        id: String,
+        /// The server id of the message.
+        message: i64,
+        /// The reaction, one emoji (at most 32 bytes); empty to remove.
+        emoji: String,
+    },
+    /// I am typing (or stopped) in a conversation. Never stored; rate-limited.
+    Typing {
+        /// The conversation: a user or a group.
+        to: Target,
+        /// `true` while typing, `false` when stopped.
+        active: bool,
+    },
+    /// Call an operation (groups, message info, profile, contacts, presence...); the answer
+    /// is a `result` or `error` event with the same `rid` on `u/{me}/reply/{device}`.
+    Call {
+        /// The caller's request id, echoed in the answer (1 to 64 characters).
+        rid: String,
+        /// The operation, such as `group.create` (docs/PROTOCOL.md lists them).
+        method: String,
+        /// The operation's parameters, an object.
+        #[serde(default)]
+        params: serde_json::Value,
+    },
+}
+
+/// What kind of entry a `message` event is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// A message with an opaque body (the default, omitted in JSON).
+    #[default]
+    Text,
+    /// A message carrying a media item (and an optional opaque caption body).
+    Media,
+    /// A new body for the message `ref` (sent by its author).
+    Edit,
+    /// The message `ref` was deleted for everyone.
+    Delete,
+    /// A reaction to the message `ref`; the body is the emoji (empty: removed).
+    Reaction,
+    /// A group or conversation change; the body is JSON (docs/PROTOCOL.md, system events).
+    System,
+}
+
+impl MessageKind {
+    /// The value stored in `messages.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Media => "media",
+            MessageKind::Edit => "edit",
+            MessageKind::Delete => "delete",
+            MessageKind::Reaction => "reaction",
+            MessageKind::System => "system",
+        }
+    }
+
+    /// Parses the stored value; unknown values read as text.
+    pub fn from_stored(stored: &str) -> MessageKind {
+        match stored {
+            "media" => MessageKind::Media,
+            "edit" => MessageKind::Edit,
+            "delete" => MessageKind::Delete,
+            "reaction" => MessageKind::Reaction,
+            "system" => MessageKind::System,
+            _ => MessageKind::Text,
+        }
+    }
+
+    fn is_text(&self) -> bool {
+        *self == MessageKind::Text
+    }
 }
 
 /// A receipt's status.
@@ -63,7 +155,7 @@ pub enum ReceiptStatus {
 
 /// What a device receives on `u/{me}/inbox` or `u/{me}/reply/{device}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The server stored a message this user sent.
     Sent {
@@ -103,6 +195,15 @@ pub enum Event {
         /// The media item this message carries; download it through `/v1/media/{id}`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         media: Option<i64>,
+        /// What this entry is; omitted for plain messages.
+        #[serde(default, skip_serializing_if = "MessageKind::is_text")]
+        kind: MessageKind,
+        /// The message an edit, deletion or reaction is about.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<i64>,
+        /// When the message disappears (unix milliseconds), in conversations with a timer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<i64>,
         /// When the server stored it, unix milliseconds.
         ts: i64,
     },
@@ -115,6 +216,30 @@ pub enum Event {
         /// The recipient who sent the receipt.
         by: i64,
     },
+    /// Every recipient of these group messages has received (`delivered`) or read them.
+    ReceiptAll {
+        /// `delivered` or `read`.
+        status: ReceiptStatus,
+        /// Server ids of the messages.
+        ids: Vec<i64>,
+    },
+    /// Someone is typing (or stopped) in a conversation with me. Ephemeral (QoS 0).
+    Typing {
+        /// Who types.
+        from: i64,
+        /// The group, when typing in a group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<i64>,
+        /// `true` while typing.
+        active: bool,
+    },
+    /// The answer to a `call`.
+    Result {
+        /// The request id of the call.
+        rid: String,
+        /// The operation's answer.
+        result: serde_json::Value,
+    },
     /// The end of a sync: everything up to this inbox position has been sent again.
     Synced {
         /// The highest inbox position sent (the `after` asked for when nothing was missed).
@@ -125,6 +250,9 @@ pub enum Event {
         /// The client's id of the message, when the request was a send.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// The request id, when the request was a call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<String>,
         /// A stable machine-readable code.
         code: String,
         /// A human explanation.

@@ -1,12 +1,15 @@
-//! Messaging: what users publish on their outbox (send, receipt, sync) is persisted here and
-//! answered with events on their inboxes. The database is the source of truth: a message is
-//! "sent" only once it is committed, and a device that was away asks for everything after
-//! its last inbox position.
+//! Messaging: what users publish on their outbox (send, receipt, sync, edit, delete, react,
+//! typing, call) is persisted here and answered with events on their inboxes. The database
+//! is the source of truth: a message is "sent" only once it is committed, and a device that
+//! was away asks for everything after its last inbox position.
 
-mod store;
+mod changes;
+pub(crate) mod store;
+mod typing;
 
-use natter_proto::envelope::{Base64, Event, Request};
-use natter_proto::topics;
+use natter_config::MessagingSettings;
+use natter_proto::envelope::{Base64, Event, MessageKind, Request};
+use natter_proto::topics::{self, ControlTopic};
 use rumqttc::{AsyncClient, QoS};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::mpsc;
@@ -25,28 +28,55 @@ pub(crate) struct Inbound {
     pub(crate) publish: rumqttc::Publish,
 }
 
+/// What handling one request publishes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Out {
+    /// An event, QoS 1.
+    Event(String, Event),
+    /// An ephemeral event (typing), QoS 0: never stored, never resent.
+    Ephemeral(String, Event),
+    /// A control message for every edge (a member removed).
+    Control(ControlTopic),
+}
+
+/// The messaging worker's state: the database, the settings, and the typing rate limiter.
+#[derive(Debug)]
+pub(crate) struct Handler {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) settings: MessagingSettings,
+    typing: typing::Limiter,
+}
+
+impl Handler {
+    pub(crate) fn new(db: DatabaseConnection, settings: MessagingSettings) -> Handler {
+        let typing = typing::Limiter::new(settings.typing_interval());
+        Handler {
+            db,
+            settings,
+            typing,
+        }
+    }
+}
+
 /// Handles outbox publishes one at a time, in arrival order, and acknowledges each after its
 /// work is committed and its events are queued.
 pub(crate) async fn run(
-    db: DatabaseConnection,
+    mut handler: Handler,
     client: AsyncClient,
     mut inbound: mpsc::Receiver<Inbound>,
 ) {
     while let Some(Inbound { publish }) = inbound.recv().await {
-        let events = handle(&db, &publish.topic, &publish.payload, crate::now_ms()).await;
-        for (topic, event) in events {
-            let payload = match serde_json::to_vec(&event) {
-                Ok(payload) => payload,
-                Err(err) => {
-                    warn!(error = %err, "event not serialisable");
-                    continue;
-                }
+        let outs = handler
+            .handle(&publish.topic, &publish.payload, crate::now_ms())
+            .await;
+        for out in outs {
+            let (topic, payload, qos) = match out {
+                Out::Event(topic, event) => (topic, encode(&event), QoS::AtLeastOnce),
+                Out::Ephemeral(topic, event) => (topic, encode(&event), QoS::AtMostOnce),
+                Out::Control(control) => (control.topic(), Some(Vec::new()), QoS::AtLeastOnce),
             };
-            if client
-                .publish(topic, QoS::AtLeastOnce, false, payload)
-                .await
-                .is_err()
-            {
+            let Some(payload) = payload else { continue };
+            if client.publish(topic, qos, false, payload).await.is_err() {
                 return;
             }
         }
@@ -56,79 +86,96 @@ pub(crate) async fn run(
     }
 }
 
-/// What to publish in answer to one outbox message: (topic, event) pairs.
-pub(crate) async fn handle(
-    db: &DatabaseConnection,
-    topic: &str,
-    payload: &[u8],
-    now: i64,
-) -> Vec<(String, Event)> {
-    let Some((user, device)) = topics::parse_stamped_outbox(topic) else {
-        return Vec::new();
-    };
-    let reply = topics::device_replies(user, device);
-    let request: Request = match serde_json::from_slice(payload) {
-        Ok(request) => request,
-        Err(err) => {
-            return vec![(
-                reply,
-                error(None, "bad_request", &format!("not a valid request: {err}")),
-            )];
-        }
-    };
-    let started = std::time::Instant::now();
-    let outcome = match request {
-        Request::Send {
-            id,
-            to,
-            body,
-            reply_to,
-            media,
-        } => {
-            let attachments = Attachments { reply_to, media };
-            send(db, user, device, id, to, body, attachments, now, &reply).await
-        }
-        Request::Receipt { status, ids } => {
-            if ids.len() > MAX_RECEIPT_IDS {
-                Ok(vec![(
-                    reply.clone(),
-                    error(None, "too_many_ids", "at most 1000 ids per receipt"),
-                )])
-            } else {
-                store::record_receipt(db, user, status, &ids, now)
-                    .await
-                    .map(|changed| {
-                        changed
-                            .into_iter()
-                            .map(|(sender, ids)| {
-                                (
-                                    topics::user_inbox(sender),
-                                    Event::Receipt {
-                                        status,
-                                        ids,
-                                        by: user,
-                                    },
-                                )
-                            })
-                            .collect()
-                    })
+fn encode(event: &Event) -> Option<Vec<u8>> {
+    serde_json::to_vec(event)
+        .inspect_err(|err| warn!(error = %err, "event not serialisable"))
+        .ok()
+}
+
+impl Handler {
+    /// What to publish in answer to one outbox message.
+    pub(crate) async fn handle(&mut self, topic: &str, payload: &[u8], now: i64) -> Vec<Out> {
+        let Some((user, device)) = topics::parse_stamped_outbox(topic) else {
+            return Vec::new();
+        };
+        let reply = topics::device_replies(user, device);
+        let request: Request = match serde_json::from_slice(payload) {
+            Ok(request) => request,
+            Err(err) => {
+                return vec![Out::Event(
+                    reply,
+                    error(None, "bad_request", &format!("not a valid request: {err}")),
+                )];
             }
-        }
-        Request::Sync { after } => sync(db, user, after, &reply).await,
-    };
-    metrics::histogram!(PERSIST_SECONDS).record(started.elapsed().as_secs_f64());
-    outcome.unwrap_or_else(|err| {
-        metrics::counter!(PERSIST_ERRORS).increment(1);
-        warn!(error = %err, user, device, "request failed in the database");
-        vec![(
-            reply,
-            error(
-                None,
-                "unavailable",
-                "the server could not store this; send it again",
-            ),
-        )]
-    })
+        };
+        let started = std::time::Instant::now();
+        let caller = Caller {
+            user,
+            device,
+            reply: reply.clone(),
+            now,
+        };
+        let outcome = match request {
+            Request::Send {
+                id,
+                to,
+                body,
+                reply_to,
+                media,
+            } => {
+                let attachments = Attachments { reply_to, media };
+                send(&self.db, &caller, id, to, body, attachments).await
+            }
+            Request::Receipt { status, ids } => receipt(&self.db, &caller, status, &ids).await,
+            Request::Sync { after } => sync(&self.db, &caller, after).await,
+            Request::Edit { id, message, body } => {
+                let change = changes::Change::Edit(body.0);
+                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+            }
+            Request::Delete { id, message } => {
+                let change = changes::Change::Delete;
+                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+            }
+            Request::React { id, message, emoji } => {
+                let change = changes::Change::React(emoji);
+                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+            }
+            Request::Typing { to, active } => {
+                typing::forward(&self.db, &mut self.typing, &caller, to, active).await
+            }
+            Request::Call {
+                rid,
+                method,
+                params,
+            } => {
+                Ok(crate::rpc::call(&self.db, &self.settings, &caller, rid, &method, params).await)
+            }
+        };
+        metrics::histogram!(PERSIST_SECONDS).record(started.elapsed().as_secs_f64());
+        outcome.unwrap_or_else(|err| {
+            metrics::counter!(PERSIST_ERRORS).increment(1);
+            warn!(error = %err, user, device, "request failed in the database");
+            vec![Out::Event(
+                reply,
+                error(
+                    None,
+                    "unavailable",
+                    "the server could not store this; send it again",
+                ),
+            )]
+        })
+    }
+}
+
+/// Who sent a request and where its private answers go.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    pub(crate) user: i64,
+    pub(crate) device: i64,
+    /// `u/{user}/reply/{device}`.
+    pub(crate) reply: String,
+    /// When the request is handled, unix milliseconds.
+    pub(crate) now: i64,
 }
 
 /// What a send refers to besides its body.
@@ -138,33 +185,41 @@ struct Attachments {
     media: Option<i64>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Refuses client ids that are empty or too long; `None` when the id is fine.
+pub(crate) fn check_id(caller: &Caller, id: &str) -> Option<Vec<Out>> {
+    if id.is_empty() || id.len() > 128 {
+        return Some(vec![Out::Event(
+            caller.reply.clone(),
+            error(
+                Some(id.to_owned()),
+                "bad_id",
+                "the id must have 1 to 128 characters",
+            ),
+        )]);
+    }
+    None
+}
+
 async fn send(
     db: &DatabaseConnection,
-    user: i64,
-    device: i64,
+    caller: &Caller,
     id: String,
     to: natter_proto::envelope::Target,
     body: Base64,
     attachments: Attachments,
-    now: i64,
-    reply: &str,
-) -> Result<Vec<(String, Event)>, DbErr> {
-    if id.is_empty() || id.len() > 128 {
-        return Ok(vec![(
-            reply.to_owned(),
-            error(Some(id), "bad_id", "the id must have 1 to 128 characters"),
-        )]);
+) -> Result<Vec<Out>, DbErr> {
+    if let Some(refused) = check_id(caller, &id) {
+        return Ok(refused);
     }
     let send = store::Send {
-        sender: user,
-        device,
+        sender: caller.user,
+        device: caller.device,
         client_id: &id,
         to,
         body: body.0,
         reply_to: attachments.reply_to,
         media: attachments.media,
-        now,
+        now: caller.now,
     };
     let stored = match store::persist(db, send).await? {
         Ok(stored) => stored,
@@ -179,13 +234,26 @@ async fn send(
                     "no such media item, or you neither uploaded nor received it",
                 ),
             };
-            return Ok(vec![(reply.to_owned(), error(Some(id), code, message))]);
+            return Ok(vec![Out::Event(
+                caller.reply.clone(),
+                error(Some(id), code, message),
+            )]);
         }
     };
     metrics::counter!(MESSAGES_PERSISTED).increment(1);
+    info!(
+        server_id = stored.message.id,
+        recipients = stored.deliveries.len(),
+        "message stored"
+    );
+    Ok(stored_events(caller.user, id, &stored))
+}
+
+/// `sent` for the sender's devices and `message` for each new delivery.
+pub(crate) fn stored_events(sender: i64, id: String, stored: &store::Stored) -> Vec<Out> {
     let message = &stored.message;
-    let mut events = vec![(
-        topics::user_inbox(user),
+    let mut outs = vec![Out::Event(
+        topics::user_inbox(sender),
         Event::Sent {
             id,
             server_id: message.id,
@@ -195,34 +263,61 @@ async fn send(
         },
     )];
     for &(recipient, inbox_seq) in &stored.deliveries {
-        events.push((
+        outs.push(Out::Event(
             topics::user_inbox(recipient),
             message_event(message, inbox_seq, stored.group_id),
         ));
     }
-    info!(
-        server_id = message.id,
-        recipients = stored.deliveries.len(),
-        "message stored"
-    );
-    Ok(events)
+    outs
 }
 
-async fn sync(
+async fn receipt(
     db: &DatabaseConnection,
-    user: i64,
-    after: i64,
-    reply: &str,
-) -> Result<Vec<(String, Event)>, DbErr> {
-    let mut events = Vec::new();
+    caller: &Caller,
+    status: natter_proto::envelope::ReceiptStatus,
+    ids: &[i64],
+) -> Result<Vec<Out>, DbErr> {
+    if ids.len() > MAX_RECEIPT_IDS {
+        return Ok(vec![Out::Event(
+            caller.reply.clone(),
+            error(None, "too_many_ids", "at most 1000 ids per receipt"),
+        )]);
+    }
+    let changes = store::record_receipt(db, caller.user, status, ids, caller.now).await?;
+    let mut outs = Vec::new();
+    for change in changes {
+        let inbox = topics::user_inbox(change.sender);
+        outs.push(Out::Event(
+            inbox.clone(),
+            Event::Receipt {
+                status,
+                ids: change.ids,
+                by: caller.user,
+            },
+        ));
+        if !change.all.is_empty() {
+            outs.push(Out::Event(
+                inbox,
+                Event::ReceiptAll {
+                    status,
+                    ids: change.all,
+                },
+            ));
+        }
+    }
+    Ok(outs)
+}
+
+async fn sync(db: &DatabaseConnection, caller: &Caller, after: i64) -> Result<Vec<Out>, DbErr> {
+    let mut outs = Vec::new();
     let mut upto = after.max(0);
     loop {
-        let page = store::inbox_after(db, user, upto, SYNC_PAGE).await?;
+        let page = store::inbox_after(db, caller.user, upto, SYNC_PAGE, caller.now).await?;
         let full = page.len() as u64 == SYNC_PAGE;
         for (delivery, message, group_id) in page {
             upto = delivery.inbox_seq;
-            events.push((
-                reply.to_owned(),
+            outs.push(Out::Event(
+                caller.reply.clone(),
                 message_event(&message, delivery.inbox_seq, group_id),
             ));
         }
@@ -230,15 +325,24 @@ async fn sync(
             break;
         }
     }
-    events.push((reply.to_owned(), Event::Synced { upto }));
-    Ok(events)
+    outs.push(Out::Event(caller.reply.clone(), Event::Synced { upto }));
+    Ok(outs)
 }
 
-fn message_event(
+/// The `message` event for a stored entry at `inbox_seq` of its recipient.
+pub(crate) fn message_event(
     message: &natter_entities::messages::Model,
     inbox_seq: i64,
     group_id: Option<i64>,
 ) -> Event {
+    let kind = MessageKind::from_stored(&message.kind);
+    // Edits, deletions and reactions keep the message they are about in reply_to_id.
+    let (reply_to, reference) = match kind {
+        MessageKind::Edit | MessageKind::Delete | MessageKind::Reaction => {
+            (None, message.reply_to_id)
+        }
+        _ => (message.reply_to_id, None),
+    };
     Event::Message {
         server_id: message.id,
         inbox_seq,
@@ -248,15 +352,20 @@ fn message_event(
         from: message.sender_user_id,
         from_device: message.sender_device_id,
         body: Base64(message.body.clone()),
-        reply_to: message.reply_to_id,
+        reply_to,
         media: message.media_id,
+        kind,
+        reference,
+        expires_at: message.expires_at,
         ts: message.created_at,
     }
 }
 
-fn error(id: Option<String>, code: &str, message: &str) -> Event {
+/// An `error` event answering a send (`id`) or nothing in particular.
+pub(crate) fn error(id: Option<String>, code: &str, message: &str) -> Event {
     Event::Error {
         id,
+        rid: None,
         code: code.to_owned(),
         message: message.to_owned(),
     }
