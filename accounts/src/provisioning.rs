@@ -165,7 +165,7 @@ pub async fn revoke_device(db: &DatabaseConnection, device_id: i64) -> Result<Id
 }
 
 /// Inserts a user row; `phone` is `None` for operators.
-async fn insert_user<C: ConnectionTrait>(
+pub(crate) async fn insert_user<C: ConnectionTrait>(
     conn: &C,
     phone: Option<String>,
     display_name: &str,
@@ -182,7 +182,7 @@ async fn insert_user<C: ConnectionTrait>(
 
 /// Inserts a device row and names it `d<id>`. Must run inside a transaction, so that the
 /// placeholder username is never visible.
-async fn insert_device<C: ConnectionTrait>(
+pub(crate) async fn insert_device<C: ConnectionTrait>(
     conn: &C,
     user_id: i64,
     name: &str,
@@ -217,7 +217,7 @@ fn mqtt_username(device_id: i64) -> String {
 }
 
 /// The credentials to hand out for a freshly inserted `device`.
-fn credentials(device: devices::Model, role: Role, secret: NewSecret) -> Credentials {
+pub(crate) fn credentials(device: devices::Model, role: Role, secret: NewSecret) -> Credentials {
     Credentials {
         user_id: device.user_id,
         device_id: device.id,
