@@ -1,9 +1,0 @@
-//! Registration, devices, profiles, contacts and blocking over HTTP.
-
-use axum::Router;
-
-use crate::v1::ApiContext;
-
-pub(crate) fn routes() -> Router<ApiContext> {
-    Router::new()
-}
