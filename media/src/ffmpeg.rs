@@ -28,6 +28,19 @@ pub struct TranscodeOptions {
     pub timeout: Duration,
 }
 
+/// Whether `program -version` runs and succeeds.
+pub async fn is_available(program: &Path) -> bool {
+    Command::new(program)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .is_ok_and(|status| status.success())
+}
+
 /// A working ffmpeg.
 #[derive(Clone, Debug)]
 pub struct Transcoder {
@@ -44,18 +57,14 @@ pub struct Transcoded {
 impl Transcoder {
     /// Runs `ffmpeg -version`; `None` when it cannot be started or fails.
     pub async fn detect(options: TranscodeOptions) -> Option<Transcoder> {
-        let status = Command::new(&options.program)
-            .arg("-version")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .status()
-            .await;
-        match status {
-            Ok(status) if status.success() => Some(Transcoder { options }),
-            _ => None,
-        }
+        is_available(&options.program)
+            .await
+            .then(|| Transcoder::new(options))
+    }
+
+    /// A transcoder with `options`, trusting that the program runs (see [`is_available`]).
+    pub fn new(options: TranscodeOptions) -> Transcoder {
+        Transcoder { options }
     }
 
     /// The program in use.

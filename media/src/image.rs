@@ -89,7 +89,10 @@ pub fn process_image(input: &[u8], options: &ImageOptions) -> Result<ProcessedIm
             .map_err(Error::Encode)?;
         (bytes, "image/png")
     } else {
-        (encode_jpeg(&image.to_rgb8(), options.quality)?, "image/jpeg")
+        (
+            encode_jpeg(&image.to_rgb8(), options.quality)?,
+            "image/jpeg",
+        )
     };
     Ok(ProcessedImage {
         bytes,
@@ -119,9 +122,7 @@ fn decode(input: &[u8], options: &ImageOptions) -> Result<DynamicImage> {
     let (width, height) = decoder.dimensions();
     check_pixels(width, height, 1, options)?;
     // A malformed EXIF block is not worth refusing the photo for: keep it as stored.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(Error::Decode)?;
     image.apply_orientation(orientation);
     Ok(image)
@@ -162,7 +163,12 @@ fn limits(options: &ImageOptions) -> Limits {
     limits.max_image_width = Some(16384);
     limits.max_image_height = Some(16384);
     // RGBA at 16 bits per channel, plus room for the decoder's own buffers.
-    limits.max_alloc = Some(options.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    limits.max_alloc = Some(
+        options
+            .max_pixels
+            .saturating_mul(8)
+            .saturating_add(64 << 20),
+    );
     limits
 }
 
@@ -294,7 +300,8 @@ mod tests {
 
     #[test]
     fn transparency_is_kept_as_png() {
-        let image: RgbaImage = ImageBuffer::from_fn(64, 64, |x, _| Rgba([255, 0, 0, (x * 4) as u8]));
+        let image: RgbaImage =
+            ImageBuffer::from_fn(64, 64, |x, _| Rgba([255, 0, 0, (x * 4) as u8]));
         let mut png = Vec::new();
         DynamicImage::ImageRgba8(image)
             .write_with_encoder(PngEncoder::new(&mut png))
@@ -311,9 +318,11 @@ mod tests {
             assert!(matches!(err, Some(Error::Decode(_))), "{err:?}");
         }
         let mut png = Vec::new();
-        DynamicImage::ImageRgb8(RgbImage::from_fn(300, 300, |x, y| Rgb([x as u8, y as u8, 7])))
-            .write_with_encoder(PngEncoder::new(&mut png))
-            .expect("encodes");
+        DynamicImage::ImageRgb8(RgbImage::from_fn(300, 300, |x, y| {
+            Rgb([x as u8, y as u8, 7])
+        }))
+        .write_with_encoder(PngEncoder::new(&mut png))
+        .expect("encodes");
         let err = process_image(&png[..png.len() / 2], &ImageOptions::default()).err();
         assert!(matches!(err, Some(Error::Decode(_))), "{err:?}");
     }

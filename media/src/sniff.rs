@@ -99,7 +99,9 @@ mod tests {
         let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
         assert_eq!(sniff(&jpeg).mime, "image/jpeg");
         assert_eq!(sniff(&jpeg).kind, Kind::Image);
-        let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D];
+        let png = [
+            0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D,
+        ];
         assert_eq!(sniff(&png).mime, "image/png");
         assert_eq!(sniff(b"GIF89a\x01\x00\x01\x00").mime, "image/gif");
         assert_eq!(sniff(b"RIFF\x10\x00\x00\x00WEBPVP8 ").mime, "image/webp");
