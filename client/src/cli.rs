@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use natter_client::{Client, Event, FileCursor, Login, MemoryCursor, MessageKind, Options, ReceiptStatus, Target};
+use natter_client::{
+    Client, Event, FileCursor, Login, MemoryCursor, MessageKind, Options, ReceiptStatus, Target,
+};
 use serde_json::{Value, json};
 
 /// A small natter client: log in with a device's credentials, then send, listen or sync.
@@ -19,7 +21,12 @@ pub(crate) struct Args {
     #[arg(long, env = "NATTER_USERNAME", required_unless_present = "credentials")]
     username: Option<String>,
     /// The device's MQTT password.
-    #[arg(long, env = "NATTER_PASSWORD", hide_env_values = true, required_unless_present = "credentials")]
+    #[arg(
+        long,
+        env = "NATTER_PASSWORD",
+        hide_env_values = true,
+        required_unless_present = "credentials"
+    )]
     password: Option<String>,
     /// The user the device belongs to (topics are per user).
     #[arg(long, env = "NATTER_USER_ID", required_unless_present = "credentials")]
@@ -81,8 +88,8 @@ fn parse_target(text: &str) -> Result<Target, String> {
 
 fn login(args: &Args) -> anyhow::Result<Login> {
     if let Some(path) = &args.credentials {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return Ok(Login::from_admin_json(&text)?);
     }
     match (&args.username, &args.password, args.user_id) {
@@ -126,7 +133,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                             println!("{}", event_json(&event));
                             return Ok(());
                         }
-                        Event::Error { id: Some(failed), code, message } if *failed == id => {
+                        Event::Error {
+                            id: Some(failed),
+                            code,
+                            message,
+                        } if *failed == id => {
                             bail!("the server refused the message: {code}: {message}")
                         }
                         _ => {}

@@ -269,9 +269,7 @@ impl Client {
         let (event_tx, receiver) = mpsc::unbounded_channel();
         let (first_tx, first_rx) = oneshot::channel();
         let (user, device) = (login.user_id, login.device_id);
-        session::start(
-            host, port, login, options, command_rx, event_tx, first_tx,
-        )?;
+        session::start(host, port, login, options, command_rx, event_tx, first_tx)?;
         match first_rx.await {
             Ok(Ok(())) => Ok((
                 Client {

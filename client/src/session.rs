@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use natter_proto::envelope::{self, Base64, ReceiptStatus, Request, Target};
 use natter_proto::topics;
+use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, Event as MqttEvent, EventLoop, MqttOptions};
-use rumqttc::Outgoing;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -211,7 +211,10 @@ impl Session {
         if self.connected {
             // NormalDisconnection without properties: rumqttc writes that one correctly.
             let _ = self.mqtt.disconnect().await;
-            if tokio::time::timeout(CLOSE_GRACE, &mut driver).await.is_err() {
+            if tokio::time::timeout(CLOSE_GRACE, &mut driver)
+                .await
+                .is_err()
+            {
                 driver.abort();
             }
         } else {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+mod durability;
+
 const BIN: &str = env!("CARGO_BIN_EXE_natter");
 
 /// A command for the binary in `dir`, with free loopback ports and the `test` settings.
