@@ -1,11 +1,16 @@
 //! End-to-end scenarios: the real app, in-process, on free ports. Each scenario runs on the
 //! embedded defaults and on the services named by `NATTER_TEST_*` (see the harness).
 
+mod client;
 mod edge;
 mod edge_hostile;
 mod edge_session;
 mod health;
 mod interop;
+mod media;
+mod media_hostile;
+mod media_lifecycle;
+mod groups;
 mod messaging;
 mod shutdown;
 mod telemetry;

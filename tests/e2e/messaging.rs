@@ -8,7 +8,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 
 /// A device of `credentials` subscribed to its user's inbox and its own replies.
-async fn device(
+pub(crate) async fn device(
     app: &TestApp,
     credentials: &natter_accounts::Credentials,
 ) -> anyhow::Result<ClientV5> {
@@ -34,7 +34,7 @@ async fn device(
     Ok(client)
 }
 
-async fn request(client: &ClientV5, user: i64, request: &Request) -> anyhow::Result<()> {
+pub(crate) async fn request(client: &ClientV5, user: i64, request: &Request) -> anyhow::Result<()> {
     let payload = serde_json::to_vec(request)?;
     client
         .client
@@ -44,7 +44,7 @@ async fn request(client: &ClientV5, user: i64, request: &Request) -> anyhow::Res
 }
 
 /// The next messaging event the device receives.
-async fn event(client: &mut ClientV5) -> anyhow::Result<Event> {
+pub(crate) async fn event(client: &mut ClientV5) -> anyhow::Result<Event> {
     let payload = client
         .wait(|p| match p {
             Packet::Publish(publish) => Some(publish.payload.clone()),
@@ -54,7 +54,7 @@ async fn event(client: &mut ClientV5) -> anyhow::Result<Event> {
     Ok(serde_json::from_slice(&payload)?)
 }
 
-fn send(id: &str, to: Target, body: &str) -> Request {
+pub(crate) fn send(id: &str, to: Target, body: &str) -> Request {
     Request::Send {
         id: id.into(),
         to,

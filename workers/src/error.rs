@@ -6,6 +6,9 @@ pub enum Error {
     /// The retention job could not read or delete expired deliveries.
     #[error("retention job failed")]
     Retention(#[source] sea_orm::DbErr),
+    /// The disappearing-messages job could not read or delete expired messages.
+    #[error("disappearing-messages job failed")]
+    Disappearing(#[source] sea_orm::DbErr),
 }
 
 /// Result alias of the workers crate.

@@ -2,8 +2,10 @@
 //! every job until all are idle, waits for the interval, and repeats until shutdown.
 //!
 //! Jobs so far: retention (undelivered messages past the retention period are dropped and
-//! counted). Push, archiving and backup come later.
+//! counted) and disappearing messages (deleted when their timer runs out). Push, archiving
+//! and backup come later.
 
+pub mod disappearing;
 mod error;
 pub mod retention;
 mod telemetry;
@@ -59,20 +61,47 @@ pub enum Outcome {
 pub async fn run(ctx: WorkersContext, shutdown: CancellationToken) -> Result<()> {
     telemetry::describe();
     loop {
-        // Check for cancellation between units of work, never inside one.
-        while !shutdown.is_cancelled() {
-            match retention::run_once(&ctx, now_ms()).await {
-                Ok(Outcome::Worked(_)) => continue,
-                Ok(Outcome::Idle) => break,
-                Err(err) => {
-                    warn!(error = %err, error.chain = ?err, "retention round failed");
-                    break;
+        for job in Job::ALL {
+            // Check for cancellation between units of work, never inside one.
+            while !shutdown.is_cancelled() {
+                match job.run_once(&ctx, now_ms()).await {
+                    Ok(Outcome::Worked(_)) => continue,
+                    Ok(Outcome::Idle) => break,
+                    Err(err) => {
+                        warn!(job = ?job, error = %err, error.chain = ?err, "job round failed");
+                        break;
+                    }
                 }
             }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(ctx.interval) => {}
+        }
+    }
+}
+
+/// The background jobs, in the order each round runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Undelivered messages past the retention period: [`retention`].
+    Retention,
+    /// Messages whose disappearing timer ran out: [`disappearing`].
+    Disappearing,
+}
+
+impl Job {
+    /// Every job.
+    pub const ALL: [Job; 2] = [Job::Retention, Job::Disappearing];
+
+    /// One unit of this job's work at time `now_ms`.
+    ///
+    /// # Errors
+    /// The job's own error; the loop logs it and tries again next round.
+    pub async fn run_once(self, ctx: &WorkersContext, now_ms: i64) -> Result<Outcome> {
+        match self {
+            Job::Retention => retention::run_once(ctx, now_ms).await,
+            Job::Disappearing => disappearing::run_once(ctx, now_ms).await,
         }
     }
 }
