@@ -15,6 +15,7 @@ use natter_api::{HttpServer, storage};
 use natter_bridge::BridgeContext;
 use natter_broker::{Broker, Edge};
 use natter_config::Settings;
+use natter_presence::PresenceService;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -64,6 +65,7 @@ pub struct App {
     database: DatabaseConnection,
     service_password: SecretString,
     bridge_ready: watch::Sender<bool>,
+    presence: Option<PresenceService>,
 }
 
 impl App {
@@ -89,17 +91,27 @@ impl App {
 
         // Every part needs the database: the broker authenticates against the accounts.
         let database = crate::db::connect_and_migrate(&settings).await?;
-        let (broker, edge) = if role.runs_broker() {
+        let (broker, edge, presence) = if role.runs_broker() {
             crate::limits::raise_open_files(settings.mqtt.max_connections);
             let broker = Broker::spawn(&settings.mqtt, service_password.clone())?;
             broker.wait_ready(BROKER_READY_TIMEOUT).await?;
             let auth = Arc::new(AccountsAuthenticator::new(database.clone()));
-            let edge = broker.bind_edge(&settings.mqtt, auth).await?;
+            // Presence runs where the edge runs: it learns connects and disconnects there.
+            let presence = PresenceService::new(
+                &settings.presence,
+                crate::presence::store(&settings).await?,
+                database.clone(),
+                Arc::new(crate::presence::BrokerSink(broker.clone())),
+            );
+            let hook = Arc::new(crate::presence::EdgePresence(presence.handle()));
+            let edge = broker
+                .bind_edge_with_presence(&settings.mqtt, auth, hook)
+                .await?;
             settings.mqtt.listen = edge.local_addr()?;
             settings.mqtt.ws_listen = edge.ws_local_addr()?;
-            (Some(broker), Some(edge))
+            (Some(broker), Some(edge), Some(presence))
         } else {
-            (None, None)
+            (None, None, None)
         };
         let redis = match (&settings.redis.url, role.runs_bridge()) {
             (Some(url), true) => {
@@ -132,6 +144,7 @@ impl App {
                 store,
                 settings: Arc::new(settings.clone()),
                 control: Arc::new(control),
+                presence: presence.as_ref().map(PresenceService::handle),
             }))
         } else {
             None
@@ -165,6 +178,7 @@ impl App {
             database,
             service_password,
             bridge_ready,
+            presence,
         })
     }
 
@@ -219,6 +233,15 @@ impl App {
                 }
             });
         }
+        if let Some(presence) = self.presence {
+            let presence_failed = failed_tx.clone();
+            let presence_token = parts.child_token();
+            tracker.spawn(async move {
+                if let Err(err) = presence.run(presence_token).await {
+                    let _ = presence_failed.send(err.into()).await;
+                }
+            });
+        }
         if self.role.runs_bridge() {
             let ctx = BridgeContext {
                 broker_addr: self.settings.bridge.broker_addr(&self.settings.mqtt),
@@ -238,8 +261,16 @@ impl App {
             });
         }
         if self.role.runs_workers() {
-            let ctx =
+            let mut ctx =
                 natter_workers::WorkersContext::new(self.database.clone(), &self.settings.workers);
+            // Media collection needs the object store (the one `serve` probed at start).
+            match storage::build(&self.settings.storage, &self.settings.data_dir) {
+                Ok(store) => {
+                    let gc = natter_workers::media_gc::MediaGc::new(store, &self.settings.media);
+                    ctx.media = Some(gc);
+                }
+                Err(err) => warn!(error = %err, "no object storage: media are not collected"),
+            }
             let workers_failed = failed_tx.clone();
             let workers_token = parts.child_token();
             tracker.spawn(async move {

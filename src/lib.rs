@@ -9,6 +9,7 @@ pub mod cli;
 pub mod control;
 pub mod db;
 pub mod limits;
+pub mod presence;
 pub mod service_password;
 pub mod signals;
 pub mod telemetry;

@@ -58,7 +58,10 @@ impl PresenceSettings {
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.heartbeat_ms == 0 {
-            return Err(Error::invalid("presence.heartbeat_ms", "must be at least 1"));
+            return Err(Error::invalid(
+                "presence.heartbeat_ms",
+                "must be at least 1",
+            ));
         }
         if self.ttl_ms <= self.heartbeat_ms {
             return Err(Error::invalid(

@@ -12,6 +12,8 @@ mod media_hostile;
 mod media_lifecycle;
 mod groups;
 mod messaging;
+mod presence;
+mod presence_outage;
 mod shutdown;
 mod telemetry;
 mod transport;

@@ -9,6 +9,12 @@ pub enum Error {
     /// The disappearing-messages job could not read or delete expired messages.
     #[error("disappearing-messages job failed")]
     Disappearing(#[source] sea_orm::DbErr),
+    /// The media collector could not read or delete media rows.
+    #[error("media collection failed")]
+    MediaGc(#[source] sea_orm::DbErr),
+    /// The media collector could not list an upload's objects.
+    #[error("media collection failed to list objects")]
+    MediaStore(#[source] object_store::Error),
 }
 
 /// Result alias of the workers crate.

@@ -7,6 +7,7 @@
 
 pub mod disappearing;
 mod error;
+pub mod media_gc;
 pub mod retention;
 mod telemetry;
 
@@ -30,6 +31,8 @@ pub struct WorkersContext {
     pub interval: Duration,
     /// The most rows one `run_once` touches, so that a backlog never holds a long transaction.
     pub batch_size: u64,
+    /// The media collector's store and grace period; `None`: media are not collected here.
+    pub media: Option<media_gc::MediaGc>,
 }
 
 impl WorkersContext {
@@ -40,6 +43,7 @@ impl WorkersContext {
             retention: Duration::from_secs(u64::from(settings.retention_days) * 24 * 60 * 60),
             interval: Duration::from_millis(settings.interval_ms),
             batch_size: settings.batch_size,
+            media: None,
         }
     }
 }
@@ -88,11 +92,13 @@ pub enum Job {
     Retention,
     /// Messages whose disappearing timer ran out: [`disappearing`].
     Disappearing,
+    /// Media no message refers to any more, and abandoned uploads: [`media_gc`].
+    MediaGc,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 2] = [Job::Retention, Job::Disappearing];
+    pub const ALL: [Job; 3] = [Job::Retention, Job::Disappearing, Job::MediaGc];
 
     /// One unit of this job's work at time `now_ms`.
     ///
@@ -102,6 +108,7 @@ impl Job {
         match self {
             Job::Retention => retention::run_once(ctx, now_ms).await,
             Job::Disappearing => disappearing::run_once(ctx, now_ms).await,
+            Job::MediaGc => media_gc::run_once(ctx, now_ms).await,
         }
     }
 }

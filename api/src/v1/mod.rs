@@ -15,6 +15,7 @@ pub mod error;
 
 mod accounts;
 mod media;
+mod presence;
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct ApiContext {
     pub settings: Arc<Settings>,
     /// Reaches the broker nodes.
     pub control: Arc<dyn ControlPublisher>,
+    /// Presence queries; `None` where presence does not run (no edge in this process).
+    pub presence: Option<natter_presence::PresenceHandle>,
 }
 
 /// The `/v1` routes, ready to merge into the listener's router.
@@ -51,5 +54,6 @@ pub fn router(ctx: ApiContext) -> Router {
     Router::new()
         .merge(accounts::routes())
         .merge(media::routes())
+        .merge(presence::routes())
         .with_state(ctx)
 }

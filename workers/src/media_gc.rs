@@ -1,0 +1,163 @@
+//! Media collection: a media item goes once no live message carries it (none ever did, or
+//! every one was deleted or has expired) and no live user has it as profile photo, after a
+//! grace period from its upload (so that an upload has time to be sent); resumable uploads
+//! that were never finished go when they expire, with their chunks.
+//!
+//! The row is deleted first, re-checking the rule in the same statement, and the objects
+//! after: a crash in between leaks an object, never leaves a message pointing at nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use natter_config::MediaSettings;
+use natter_entities::{media, media_uploads, messages, users};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::{Outcome, WorkersContext};
+
+/// What the media collector needs besides the database.
+#[derive(Clone, Debug)]
+pub struct MediaGc {
+    /// The object store holding the media.
+    pub store: Arc<dyn ObjectStore>,
+    /// How long an unreferenced upload is kept.
+    pub grace: Duration,
+}
+
+impl MediaGc {
+    /// A collector for `store` with the `[media]` settings.
+    pub fn new(store: Arc<dyn ObjectStore>, settings: &MediaSettings) -> MediaGc {
+        MediaGc {
+            store,
+            grace: settings.gc_grace(),
+        }
+    }
+}
+
+/// Collects up to `ctx.batch_size` expired uploads and as many unreferenced media items.
+/// Idle when `ctx.media` is unset (this process has no object store).
+///
+/// # Errors
+/// [`Error::MediaGc`] when the database fails, [`Error::MediaStore`] when listing an
+/// upload's chunks fails. Objects that cannot be deleted are logged and left behind.
+pub async fn run_once(ctx: &WorkersContext, now_ms: i64) -> Result<Outcome> {
+    let Some(gc) = &ctx.media else {
+        return Ok(Outcome::Idle);
+    };
+    let uploads = collect_uploads(ctx, gc, now_ms).await?;
+    let items = collect_media(ctx, gc, now_ms).await?;
+    if uploads + items == 0 {
+        return Ok(Outcome::Idle);
+    }
+    info!(uploads, media = items, "collected media");
+    Ok(Outcome::Worked(uploads + items))
+}
+
+/// The rule: deleted, or older than the grace period with nothing referring to it.
+fn collectable(now_ms: i64, grace: Duration) -> Condition {
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = now_ms.saturating_sub(grace_ms);
+    let live_message = Query::select()
+        .expr(Expr::val(1))
+        .from(messages::Entity)
+        .and_where(
+            Expr::col((messages::Entity, messages::Column::MediaId))
+                .equals((media::Entity, media::Column::Id)),
+        )
+        .and_where(Expr::col((messages::Entity, messages::Column::DeletedAt)).is_null())
+        .cond_where(
+            Condition::any()
+                .add(Expr::col((messages::Entity, messages::Column::ExpiresAt)).is_null())
+                .add(Expr::col((messages::Entity, messages::Column::ExpiresAt)).gt(now_ms)),
+        )
+        .to_owned();
+    let avatar = Query::select()
+        .expr(Expr::val(1))
+        .from(users::Entity)
+        .and_where(
+            Expr::col((users::Entity, users::Column::AvatarMediaId))
+                .equals((media::Entity, media::Column::Id)),
+        )
+        .and_where(Expr::col((users::Entity, users::Column::DeletedAt)).is_null())
+        .to_owned();
+    Condition::any()
+        .add(media::Column::DeletedAt.is_not_null())
+        .add(
+            Condition::all()
+                .add(media::Column::CreatedAt.lt(cutoff))
+                .add(Expr::exists(live_message).not())
+                .add(Expr::exists(avatar).not()),
+        )
+}
+
+async fn collect_media(ctx: &WorkersContext, gc: &MediaGc, now_ms: i64) -> Result<u64> {
+    let candidates = media::Entity::find()
+        .filter(collectable(now_ms, gc.grace))
+        .limit(ctx.batch_size)
+        .all(&ctx.db)
+        .await
+        .map_err(Error::MediaGc)?;
+    let mut collected = 0;
+    for item in candidates {
+        // Re-checked in the DELETE itself: a message that took the item meanwhile keeps it.
+        let deleted = media::Entity::delete_many()
+            .filter(media::Column::Id.eq(item.id))
+            .filter(collectable(now_ms, gc.grace))
+            .exec(&ctx.db)
+            .await
+            .map_err(Error::MediaGc)?
+            .rows_affected;
+        if deleted == 0 {
+            continue;
+        }
+        collected += 1;
+        for key in std::iter::once(&item.storage_key).chain(item.thumbnail_key.as_ref()) {
+            delete_object(gc, &ObjectPath::from(key.as_str())).await;
+        }
+    }
+    Ok(collected)
+}
+
+async fn collect_uploads(ctx: &WorkersContext, gc: &MediaGc, now_ms: i64) -> Result<u64> {
+    let expired = media_uploads::Entity::find()
+        .filter(media_uploads::Column::ExpiresAt.lt(now_ms))
+        .limit(ctx.batch_size)
+        .all(&ctx.db)
+        .await
+        .map_err(Error::MediaGc)?;
+    let mut collected = 0;
+    for upload in expired {
+        let prefix = ObjectPath::from(format!("uploads/{}/", upload.id));
+        let chunks: Vec<ObjectPath> = gc
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(Error::MediaStore)?;
+        for chunk in chunks {
+            delete_object(gc, &chunk).await;
+        }
+        collected += media_uploads::Entity::delete_by_id(upload.id)
+            .exec(&ctx.db)
+            .await
+            .map_err(Error::MediaGc)?
+            .rows_affected;
+    }
+    Ok(collected)
+}
+
+async fn delete_object(gc: &MediaGc, location: &ObjectPath) {
+    match gc.store.delete(location).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(err) => {
+            warn!(key = %location, error = %err, "could not delete a media object; it is left behind");
+        }
+    }
+}
