@@ -251,6 +251,7 @@ impl App {
                 ready: self.bridge_ready.clone(),
                 db: self.database.clone(),
                 messaging: self.settings.messaging.clone(),
+                accounts: self.settings.accounts.clone(),
             };
             let bridge_failed = failed_tx.clone();
             let bridge_token = parts.child_token();

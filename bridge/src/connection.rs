@@ -38,6 +38,8 @@ pub struct BridgeContext {
     pub db: DatabaseConnection,
     /// Groups, edits, typing.
     pub messaging: natter_config::MessagingSettings,
+    /// Contacts limits and the rest of the account rules, for account calls.
+    pub accounts: natter_config::AccountsSettings,
 }
 
 /// Runs the bridge until `shutdown` is cancelled: connects to the broker, reconnects when the
@@ -55,7 +57,11 @@ pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> 
     options.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, ctx.channel_capacity);
     let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
-    let handler = messaging::Handler::new(ctx.db.clone(), ctx.messaging.clone());
+    let handler = messaging::Handler::new(
+        ctx.db.clone(),
+        ctx.messaging.clone(),
+        ctx.accounts.clone(),
+    );
     let mut worker = tokio::spawn(messaging::run(handler, client.clone(), inbound_rx));
 
     loop {

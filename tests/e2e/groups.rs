@@ -580,12 +580,7 @@ scenario!(
         };
         assert_eq!(expires_at, Some(ts + 3_600_000));
         // An hour later the workers delete it, and a resuming device no longer gets it.
-        let workers = natter_workers::WorkersContext {
-            db: app.db().await?,
-            retention: std::time::Duration::from_secs(30 * 24 * 3600),
-            interval: std::time::Duration::from_secs(60),
-            batch_size: 100,
-        };
+        let workers = natter_workers::WorkersContext::new(app.db().await?, &app.settings.workers);
         let outcome = natter_workers::disappearing::run_once(&workers, ts + 3_600_001).await?;
         assert_eq!(outcome, natter_workers::Outcome::Worked(1));
         request(&bob_phone, bob.user_id, &Request::Sync { after: 0 }).await?;
@@ -610,6 +605,133 @@ scenario!(
         )
         .await?;
         assert_eq!(bad.map_err(|(code, _)| code), Err("bad_params".to_owned()));
+        app.stop().await
+    }
+);
+
+scenario!(
+    account_operations_work_over_the_same_mqtt_connection,
+    |services| {
+        let app = spawn_app(&services).await?;
+        app.wait_healthy().await?;
+        let people = users(&app, 2).await?;
+        let (ada, bob) = (&people[0], &people[1]);
+        let mut ada_phone = device(&app, ada).await?;
+        let mut bob_phone = device(&app, bob).await?;
+
+        let profile = call(
+            &mut ada_phone,
+            ada.user_id,
+            "profile.update",
+            json!({"display_name": "Ada", "about": "climbing", "last_seen_privacy": "nobody"}),
+        )
+        .await?;
+        assert_eq!(
+            (
+                profile["display_name"].as_str(),
+                profile["last_seen_privacy"].as_str()
+            ),
+            (Some("Ada"), Some("nobody"))
+        );
+        let too_long = call_raw(
+            &mut ada_phone,
+            ada.user_id,
+            "profile.update",
+            json!({"about": "x".repeat(500)}),
+        )
+        .await?;
+        assert_eq!(
+            too_long.map_err(|(code, _)| code),
+            Err("invalid_about".to_owned())
+        );
+
+        let synced = call(
+            &mut bob_phone,
+            bob.user_id,
+            "contacts.sync",
+            json!({"add": ["+1 555 123 0001", "not a number"]}),
+        )
+        .await?;
+        assert_eq!(synced["matches"][0]["user"]["user_id"], ada.user_id);
+        assert_eq!(synced["matches"][0]["user"]["display_name"], "Ada");
+        assert_eq!(synced["invalid"].as_array().map(Vec::len), Some(1));
+        let seen = call(
+            &mut bob_phone,
+            bob.user_id,
+            "users.get",
+            json!({"user": ada.user_id}),
+        )
+        .await?;
+        assert_eq!(
+            seen["last_seen_at"],
+            Value::Null,
+            "ada hides her last seen from everyone"
+        );
+
+        // Ada blocks Bob: his messages no longer reach her.
+        call(
+            &mut ada_phone,
+            ada.user_id,
+            "blocks.add",
+            json!({"user": bob.user_id}),
+        )
+        .await?;
+        let blocked = call(&mut ada_phone, ada.user_id, "blocks.list", json!({})).await?;
+        assert_eq!(
+            blocked.to_string().contains(&bob.user_id.to_string()),
+            true,
+            "{blocked}"
+        );
+        request(
+            &bob_phone,
+            bob.user_id,
+            &send("b1", Target::User(ada.user_id), "hello?"),
+        )
+        .await?;
+        loop {
+            if let Event::Sent { id, .. } = event(&mut bob_phone).await? {
+                assert_eq!(id, "b1");
+                break;
+            }
+        }
+        call(
+            &mut ada_phone,
+            ada.user_id,
+            "blocks.remove",
+            json!({"user": bob.user_id}),
+        )
+        .await?;
+        request(
+            &bob_phone,
+            bob.user_id,
+            &send("b2", Target::User(ada.user_id), "now?"),
+        )
+        .await?;
+        let Event::Message { body, .. } = next_of_kind(&mut ada_phone, MessageKind::Text).await?
+        else {
+            anyhow::bail!("expected a message")
+        };
+        assert_eq!(
+            body.0, b"now?",
+            "the message sent while blocked never arrives"
+        );
+
+        let devices = call(&mut ada_phone, ada.user_id, "devices.list", json!({})).await?;
+        assert!(
+            devices.to_string().contains(&ada.device_id.to_string()),
+            "{devices}"
+        );
+        let unknown = call_raw(
+            &mut ada_phone,
+            ada.user_id,
+            "users.get",
+            json!({"user": 999_999}),
+        )
+        .await?;
+        assert_eq!(
+            unknown.map_err(|(code, _)| code),
+            Err("not_found".to_owned())
+        );
         app.stop().await
     }
 );

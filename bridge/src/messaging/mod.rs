@@ -44,15 +44,25 @@ pub(crate) enum Out {
 pub(crate) struct Handler {
     pub(crate) db: DatabaseConnection,
     pub(crate) settings: MessagingSettings,
+    calls: crate::rpc::CallSettings,
     typing: typing::Limiter,
 }
 
 impl Handler {
-    pub(crate) fn new(db: DatabaseConnection, settings: MessagingSettings) -> Handler {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        settings: MessagingSettings,
+        accounts: natter_config::AccountsSettings,
+    ) -> Handler {
         let typing = typing::Limiter::new(settings.typing_interval());
+        let calls = crate::rpc::CallSettings {
+            messaging: settings.clone(),
+            accounts,
+        };
         Handler {
             db,
             settings,
+            calls,
             typing,
         }
     }
@@ -147,9 +157,7 @@ impl Handler {
                 rid,
                 method,
                 params,
-            } => {
-                Ok(crate::rpc::call(&self.db, &self.settings, &caller, rid, &method, params).await)
-            }
+            } => Ok(crate::rpc::call(&self.db, &self.calls, &caller, rid, &method, params).await),
         };
         metrics::histogram!(PERSIST_SECONDS).record(started.elapsed().as_secs_f64());
         outcome.unwrap_or_else(|err| {

@@ -4,6 +4,7 @@
 //! `u/{me}/reply/{device}`. Operations that change a conversation also append system events
 //! to it, delivered like messages.
 
+mod accounts;
 mod groups;
 mod info;
 
@@ -68,11 +69,18 @@ pub(crate) struct Ctx<'a> {
     pub(crate) caller: &'a Caller,
 }
 
+/// The settings calls need.
+#[derive(Clone, Debug)]
+pub(crate) struct CallSettings {
+    pub(crate) messaging: MessagingSettings,
+    pub(crate) accounts: natter_config::AccountsSettings,
+}
+
 /// Runs `method` for `caller` and returns what to publish: the answer on the device's reply
 /// topic after anything the call changed.
 pub(crate) async fn call(
     db: &DatabaseConnection,
-    settings: &MessagingSettings,
+    settings: &CallSettings,
     caller: &Caller,
     rid: String,
     method: &str,
@@ -84,7 +92,7 @@ pub(crate) async fn call(
     }
     let ctx = Ctx {
         db,
-        settings,
+        settings: &settings.messaging,
         caller,
     };
     let outcome = match method {
@@ -101,10 +109,13 @@ pub(crate) async fn call(
         "group.join" => groups::join(&ctx, parse(params)).await,
         "message.info" => info::message_info(&ctx, parse(params)).await,
         "conversation.timer" => info::set_timer(&ctx, parse(params)).await,
-        _ => Err(Failure::new(
-            "unknown_method",
-            format!("no method {method:?} (docs/PROTOCOL.md lists them)"),
-        )),
+        _ => match accounts::call(db, &settings.accounts, caller, method, params).await {
+            Some(outcome) => outcome,
+            None => Err(Failure::new(
+                "unknown_method",
+                format!("no method {method:?} (docs/PROTOCOL.md lists them)"),
+            )),
+        },
     };
     match outcome {
         Ok(Answer { result, mut outs }) => {
@@ -119,7 +130,7 @@ pub(crate) async fn call(
 }
 
 /// Decodes a method's parameters.
-fn parse<P: DeserializeOwned>(params: serde_json::Value) -> Result<P, Failure> {
+pub(crate) fn parse<P: DeserializeOwned>(params: serde_json::Value) -> Result<P, Failure> {
     let params = if params.is_null() {
         serde_json::Value::Object(serde_json::Map::new())
     } else {
