@@ -75,7 +75,10 @@ pub async fn delete_account(db: &DatabaseConnection, caller: &Identity) -> Resul
         .await
         .map_err(db_error)?;
     contacts::Entity::update_many()
-        .col_expr(contacts::Column::ContactUserId, Expr::value(Option::<i64>::None))
+        .col_expr(
+            contacts::Column::ContactUserId,
+            Expr::value(Option::<i64>::None),
+        )
         .filter(contacts::Column::ContactUserId.eq(user_id))
         .exec(&tx)
         .await
@@ -111,7 +114,10 @@ pub async fn delete_account(db: &DatabaseConnection, caller: &Identity) -> Resul
         .col_expr(users::Column::Phone, Expr::value(Option::<String>::None))
         .col_expr(users::Column::DisplayName, Expr::value(""))
         .col_expr(users::Column::About, Expr::value(""))
-        .col_expr(users::Column::AvatarMediaId, Expr::value(Option::<i64>::None))
+        .col_expr(
+            users::Column::AvatarMediaId,
+            Expr::value(Option::<i64>::None),
+        )
         .col_expr(users::Column::LastSeenAt, Expr::value(Option::<i64>::None))
         .col_expr(users::Column::DeletedAt, Expr::value(now_ms()))
         .filter(users::Column::Id.eq(user_id))

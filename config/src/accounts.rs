@@ -117,7 +117,10 @@ impl AccountsSettings {
             }
             _ => {}
         }
-        at_least_one("accounts.sms_webhook_timeout_ms", self.sms_webhook_timeout_ms)?;
+        at_least_one(
+            "accounts.sms_webhook_timeout_ms",
+            self.sms_webhook_timeout_ms,
+        )?;
         at_least_one("accounts.code_ttl_secs", self.code_ttl_secs)?;
         at_least_one("accounts.code_max_attempts", self.code_max_attempts)?;
         at_least_one("accounts.max_devices", self.max_devices)?;

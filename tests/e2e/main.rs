@@ -2,6 +2,7 @@
 //! embedded defaults and on the services named by `NATTER_TEST_*` (see the harness).
 
 mod client;
+mod accounts;
 mod edge;
 mod edge_hostile;
 mod edge_session;
