@@ -1,8 +1,8 @@
 //! End-to-end scenarios: the real app, in-process, on free ports. Each scenario runs on the
 //! embedded defaults and on the services named by `NATTER_TEST_*` (see the harness).
 
-mod client;
 mod accounts;
+mod client;
 mod edge;
 mod edge_hostile;
 mod edge_session;
