@@ -574,3 +574,145 @@ impl Session {
         self.emit(Event::Message(message));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session that is subscribed (as after a connect); what it publishes stays queued in
+    /// the never-polled event loop, which is returned to keep the queue open.
+    fn session() -> (Session, mpsc::UnboundedReceiver<Event>, EventLoop) {
+        let (mqtt, eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1000);
+        let (events, receiver) = mpsc::unbounded_channel();
+        let session = Session {
+            inbox: topics::user_inbox(2),
+            replies: topics::device_replies(2, 20),
+            outbox: topics::user_outbox(2),
+            mqtt,
+            events,
+            first: None,
+            store: Box::new(MemoryCursor(0)),
+            cursor: 0,
+            resend_after: Duration::from_secs(5),
+            subacks_missing: 0,
+            connected: true,
+            syncing: None,
+            gap_syncs: 0,
+            held: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            order_of: HashMap::new(),
+            next_order: 0,
+            receipts: Vec::new(),
+        };
+        (session, receiver, eventloop)
+    }
+
+    fn message(inbox_seq: i64) -> envelope::Event {
+        envelope::Event::Message {
+            server_id: 100 + inbox_seq,
+            inbox_seq,
+            conversation_id: 1,
+            seq: inbox_seq,
+            group_id: None,
+            from: 1,
+            from_device: 10,
+            body: Base64(b"x".to_vec()),
+            reply_to: None,
+            media: None,
+            kind: envelope::MessageKind::Text,
+            reference: None,
+            expires_at: None,
+            ts: 0,
+        }
+    }
+
+    fn handed_over(receiver: &mut mpsc::UnboundedReceiver<Event>) -> Vec<i64> {
+        let mut seqs = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            if let Event::Message(message) = event {
+                seqs.push(message.inbox_seq);
+            }
+        }
+        seqs
+    }
+
+    #[tokio::test]
+    async fn messages_are_handed_over_once_and_in_inbox_order() {
+        let (mut session, mut receiver, _eventloop) = session();
+        session.server_event(message(1), false).await;
+        session.server_event(message(1), false).await;
+        // 2 and 3 are missing: 4 waits, and a sync asks for what follows 1.
+        session.server_event(message(4), false).await;
+        assert!(session.syncing.is_some());
+        assert_eq!(handed_over(&mut receiver), vec![1]);
+        for seq in [2, 3, 4] {
+            session.server_event(message(seq), true).await;
+        }
+        session
+            .server_event(envelope::Event::Synced { upto: 4 }, true)
+            .await;
+        session.server_event(message(3), false).await;
+        assert_eq!(handed_over(&mut receiver), vec![2, 3, 4]);
+        assert_eq!(
+            (session.cursor, session.syncing, session.held.len()),
+            (4, None, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gap_the_sync_does_not_fill_is_given_up_after_a_few_syncs() {
+        let (mut session, mut receiver, _eventloop) = session();
+        session.server_event(message(3), false).await;
+        for _ in 0..GAP_SYNCS {
+            assert!(session.syncing.is_some());
+            session
+                .server_event(envelope::Event::Synced { upto: 0 }, true)
+                .await;
+        }
+        assert_eq!(handed_over(&mut receiver), vec![3]);
+    }
+
+    #[tokio::test]
+    async fn a_send_is_kept_until_sent_and_reported_once() {
+        let (mut session, mut receiver, _eventloop) = session();
+        for id in ["a", "b"] {
+            session
+                .command(Command::Send {
+                    id: id.to_owned(),
+                    to: Target::User(1),
+                    body: b"hi".to_vec(),
+                })
+                .await;
+        }
+        let sent = |id: &str| envelope::Event::Sent {
+            id: id.to_owned(),
+            server_id: 7,
+            conversation_id: 1,
+            seq: 1,
+            ts: 0,
+        };
+        session.server_event(sent("a"), false).await;
+        session.server_event(sent("a"), false).await;
+        let refused = envelope::Event::Error {
+            id: Some("b".to_owned()),
+            rid: None,
+            code: "unavailable".to_owned(),
+            message: String::new(),
+        };
+        session.server_event(refused, false).await;
+        assert_eq!(session.pending.len(), 1, "unavailable: sent again later");
+        let refused = envelope::Event::Error {
+            id: Some("b".to_owned()),
+            rid: None,
+            code: "not_a_member".to_owned(),
+            message: String::new(),
+        };
+        session.server_event(refused, false).await;
+        assert!(session.pending.is_empty());
+        let mut sent_events = 0;
+        while let Ok(event) = receiver.try_recv() {
+            sent_events += usize::from(matches!(event, Event::Sent { .. }));
+        }
+        assert_eq!(sent_events, 1);
+    }
+}
