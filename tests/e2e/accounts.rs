@@ -161,6 +161,39 @@ async fn connect(app: &TestApp, device: &Device) -> anyhow::Result<ClientV5> {
     Ok(client)
 }
 
+/// Subscribes `client` to `topic` and waits for the SUBACK.
+async fn subscribe(client: &mut ClientV5, topic: String) -> anyhow::Result<()> {
+    client.client.subscribe(topic, QoS::AtLeastOnce).await?;
+    client
+        .wait(|p| matches!(p, Packet::SubAck(_)).then_some(()))
+        .await
+}
+
+/// Publishes `request` as JSON on the outbox of `user_id`.
+async fn publish(client: &ClientV5, user_id: i64, request: &Value) -> anyhow::Result<()> {
+    client
+        .client
+        .publish(
+            format!("u/{user_id}/out"),
+            QoS::AtLeastOnce,
+            false,
+            serde_json::to_vec(request)?,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The next messaging event `client` receives.
+async fn next_event(client: &mut ClientV5) -> anyhow::Result<Value> {
+    let payload = client
+        .wait(|p| match p {
+            Packet::Publish(publish) => Some(publish.payload.clone()),
+            _ => None,
+        })
+        .await?;
+    Ok(serde_json::from_slice(&payload)?)
+}
+
 scenario!(
     a_new_user_registers_connects_edits_its_profile_finds_contacts_and_blocks_one,
     |services| {
@@ -236,6 +269,24 @@ scenario!(
         assert_eq!(blocked.status(), StatusCode::NO_CONTENT);
         let blocks = get_json(&app, &ada, "/v1/blocks").await?;
         assert_eq!(blocks["blocked"][0]["user_id"], bob.user_id);
+
+        // Bob's message while blocked is "sent" for him and never reaches Ada's inbox.
+        let mut bob_phone = connect(&app, &bob).await?;
+        subscribe(&mut bob_phone, format!("u/{}/inbox", bob.user_id)).await?;
+        let hello = |id: &str| json!({"type": "send", "id": id, "to": {"user": ada.user_id}, "body": "aGk="});
+        publish(&bob_phone, bob.user_id, &hello("b1")).await?;
+        assert_eq!(next_event(&mut bob_phone).await?["type"], "sent");
+        subscribe(
+            &mut phone,
+            format!("u/{}/reply/{}", ada.user_id, ada.device_id),
+        )
+        .await?;
+        publish(&phone, ada.user_id, &json!({"type": "sync", "after": 0})).await?;
+        let synced = next_event(&mut phone).await?;
+        assert_eq!(
+            (&synced["type"], &synced["upto"]),
+            (&json!("synced"), &json!(0))
+        );
         let unblocked = call(
             &app,
             &ada,
@@ -247,6 +298,12 @@ scenario!(
         assert_eq!(unblocked.status(), StatusCode::NO_CONTENT);
         let blocks = get_json(&app, &ada, "/v1/blocks").await?;
         assert_eq!(blocks["blocked"], json!([]));
+        publish(&bob_phone, bob.user_id, &hello("b2")).await?;
+        let message = next_event(&mut phone).await?;
+        assert_eq!(
+            (&message["type"], &message["from"]),
+            (&json!("message"), &json!(bob.user_id))
+        );
         app.stop().await
     }
 );
