@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod topics;
+pub mod wire;
 
 /// The MQTT username that trusted service clients (bridge workers) use on the broker's
 /// loopback listener.

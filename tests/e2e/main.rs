@@ -3,15 +3,11 @@
 
 mod accounts;
 mod client;
-mod client;
 mod edge;
 mod edge_hostile;
 mod edge_session;
 mod health;
 mod interop;
-mod media;
-mod media_hostile;
-mod media_lifecycle;
 mod media;
 mod media_hostile;
 mod media_lifecycle;
@@ -22,3 +18,4 @@ mod presence_outage;
 mod shutdown;
 mod telemetry;
 mod transport;
+mod wire;

@@ -96,10 +96,9 @@ pub(crate) async fn run(
     }
 }
 
+/// Events go out in the binary form; the edge converts them for JSON clients.
 fn encode(event: &Event) -> Option<Vec<u8>> {
-    serde_json::to_vec(event)
-        .inspect_err(|err| warn!(error = %err, "event not serialisable"))
-        .ok()
+    Some(natter_proto::wire::encode_event(event))
 }
 
 impl Handler {
@@ -109,7 +108,7 @@ impl Handler {
             return Vec::new();
         };
         let reply = topics::device_replies(user, device);
-        let request: Request = match serde_json::from_slice(payload) {
+        let request: Request = match natter_proto::wire::read_request(payload) {
             Ok(request) => request,
             Err(err) => {
                 return vec![Out::Event(

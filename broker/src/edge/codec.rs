@@ -55,6 +55,10 @@ pub(crate) struct Connect {
     pub(crate) session_expiry_secs: u32,
     /// v5: the most unacknowledged QoS 1 messages the client accepts.
     pub(crate) receive_maximum: Option<u16>,
+    /// v5: how many topic aliases the server may use towards the client (0: none).
+    pub(crate) topic_alias_maximum: u16,
+    /// v5: the envelope encoding asked for with the `natter-format` user property.
+    pub(crate) format: crate::edge::format::Format,
 }
 
 /// An incoming PUBLISH.
@@ -142,11 +146,13 @@ pub(crate) enum Outbound {
         limits: Option<ServerLimits>,
     },
     Publish {
+        /// Empty when `topic_alias` is already known to the client (v5).
         topic: String,
         payload: Bytes,
         qos: u8,
         pkid: u16,
         dup: bool,
+        topic_alias: Option<u16>,
     },
     PubAck {
         pkid: u16,
@@ -269,6 +275,8 @@ fn decode_v4(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
                 qos: will.qos as u8,
             }),
             receive_maximum: None,
+            topic_alias_maximum: 0,
+            format: crate::edge::format::Format::Json,
         }),
         v4::Packet::Publish(publish) => Inbound::Publish(Publish {
             topic: publish.topic,
@@ -298,6 +306,19 @@ fn decode_v4(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
         v4::Packet::Disconnect => Inbound::Disconnect,
         _ => return Err(DecodeError::Unexpected),
     }))
+}
+
+/// The encoding a v5 CONNECT's user properties ask for.
+fn format_of(properties: &[(String, String)]) -> crate::edge::format::Format {
+    use crate::edge::format::{FORMAT_PROPERTY, FORMAT_PROTOBUF, Format};
+    let protobuf = properties
+        .iter()
+        .any(|(key, value)| key == FORMAT_PROPERTY && value == FORMAT_PROTOBUF);
+    if protobuf {
+        Format::Protobuf
+    } else {
+        Format::Json
+    }
 }
 
 fn decode_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeError> {
@@ -335,6 +356,8 @@ fn decode_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
                 }),
                 session_expiry_secs: properties.session_expiry_interval.unwrap_or(0),
                 receive_maximum: properties.receive_maximum,
+                topic_alias_maximum: properties.topic_alias_max.unwrap_or(0),
+                format: format_of(&properties.user_properties),
             })
         }
         v5::Packet::Publish(publish) => {
@@ -412,6 +435,7 @@ fn to_v4(packet: Outbound) -> Option<v4::Packet> {
             qos,
             pkid,
             dup,
+            ..
         } => {
             let mut publish = v4::Publish::from_bytes(topic, qos_v4(qos), payload);
             publish.pkid = pkid;
@@ -495,8 +519,13 @@ fn to_v5(packet: Outbound) -> v5::Packet {
             qos,
             pkid,
             dup,
+            topic_alias,
         } => {
-            let mut publish = v5::Publish::new(topic, qos_v5(qos), payload, None);
+            let properties = topic_alias.map(|alias| v5::PublishProperties {
+                topic_alias: Some(alias),
+                ..Default::default()
+            });
+            let mut publish = v5::Publish::new(topic, qos_v5(qos), payload, properties);
             publish.pkid = pkid;
             publish.dup = dup;
             v5::Packet::Publish(publish)

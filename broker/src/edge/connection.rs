@@ -46,12 +46,38 @@ pub(crate) struct Live<'a> {
     pub(crate) aliases: Aliases,
     pub(crate) window: usize,
     pub(crate) out: BytesMut,
+    /// The envelope encoding the client asked for.
+    pub(crate) format: crate::edge::format::Format,
+    /// Server-to-client topic aliases.
+    pub(crate) out_aliases: crate::edge::format::OutAliases,
 }
 
 impl Live<'_> {
     /// Queues `packet` for writing.
     pub(crate) fn send(&mut self, packet: Outbound) {
         codec::encode(self.version, packet, &mut self.out);
+    }
+
+    /// Queues a PUBLISH of a delivery: in the client's envelope encoding, with a topic alias
+    /// when the client allows them.
+    pub(crate) fn publish(
+        &mut self,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: u8,
+        pkid: u16,
+        dup: bool,
+    ) {
+        let payload = crate::edge::format::convert(self.format, topic, payload);
+        let (topic, topic_alias) = self.out_aliases.apply(topic);
+        self.send(Outbound::Publish {
+            topic,
+            payload,
+            qos,
+            pkid,
+            dup,
+            topic_alias,
+        });
     }
 }
 
@@ -165,6 +191,8 @@ async fn run_session<S>(
                 .max(1),
         ),
         out: BytesMut::new(),
+        format: connect.format,
+        out_aliases: crate::edge::format::OutAliases::new(connect.topic_alias_maximum),
     };
     let assigned_client_id = connect
         .client_id

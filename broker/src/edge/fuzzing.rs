@@ -192,6 +192,7 @@ fn reply(
                     qos: publish.qos,
                     pkid: if publish.qos == 0 { 0 } else { *next_pkid },
                     dup: false,
+                    topic_alias: None,
                 });
             }
         }

@@ -182,13 +182,7 @@ pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) -> Flow {
         return Flow::Continue;
     };
     if qos == 0 {
-        live.send(Outbound::Publish {
-            topic: delivery.topic.to_string(),
-            payload: delivery.payload,
-            qos: 0,
-            pkid: 0,
-            dup: false,
-        });
+        live.publish(&delivery.topic, delivery.payload, 0, 0, false);
         counter!(MESSAGES_OUT).increment(1);
         return Flow::Continue;
     }
@@ -212,13 +206,7 @@ fn send_queued(live: &mut Live<'_>) {
             return;
         };
         let pkid = live.state.next_pkid();
-        live.send(Outbound::Publish {
-            topic: delivery.topic.to_string(),
-            payload: delivery.payload.clone(),
-            qos: 1,
-            pkid,
-            dup: false,
-        });
+        live.publish(&delivery.topic, delivery.payload.clone(), 1, pkid, false);
         live.state.inflight.insert(pkid, delivery);
         counter!(MESSAGES_OUT).increment(1);
     }
@@ -247,13 +235,7 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
         }
     }
     for (pkid, delivery) in inflight {
-        live.send(Outbound::Publish {
-            topic: delivery.topic.to_string(),
-            payload: delivery.payload.clone(),
-            qos: 1,
-            pkid,
-            dup: true,
-        });
+        live.publish(&delivery.topic, delivery.payload.clone(), 1, pkid, true);
         live.state.inflight.insert(pkid, delivery);
     }
     live.state.queued = queued;

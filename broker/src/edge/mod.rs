@@ -8,6 +8,7 @@ pub mod auth;
 mod codec;
 mod connection;
 mod flushing;
+mod format;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handlers;
