@@ -9,6 +9,7 @@ mod authentication;
 mod harness;
 mod membership;
 mod provisioning;
+mod registration;
 
 /// Declares one `#[tokio::test]` per backend for each `module::scenario`.
 macro_rules! scenarios {
@@ -46,4 +47,7 @@ scenarios![
     authentication::devices_of_deleted_users_are_rejected,
     authentication::the_stored_hash_is_not_the_password,
     membership::members_of_live_groups_are_members,
+    registration::a_code_that_could_not_be_sent_is_forgotten,
+    registration::one_code_verified_twice_at_once_makes_one_device,
+    registration::numbers_added_again_count_against_the_daily_limit,
 ];
