@@ -23,8 +23,8 @@ pub mod media_uploads;
 pub mod messages;
 pub mod one_time_keys;
 pub mod otp_codes;
-pub mod primary_devices;
 pub mod prelude;
+pub mod primary_devices;
 pub mod push_tokens;
 pub mod users;
 
