@@ -222,3 +222,75 @@ scenario!(
         app.stop().await
     }
 );
+
+/// Publishes a `call` with a v5 Response Topic and Correlation Data; returns the packet id.
+async fn call_with_response_topic(
+    raw: &mut Raw,
+    user: i64,
+    response_topic: String,
+    correlation: &'static [u8],
+) -> anyhow::Result<u16> {
+    let call = Request::Call {
+        rid: "r1".into(),
+        method: "profile.get".into(),
+        params: serde_json::Value::Null,
+    };
+    let properties = PublishProperties {
+        response_topic: Some(response_topic),
+        correlation_data: Some(bytes::Bytes::from_static(correlation)),
+        ..Default::default()
+    };
+    let mut publish = Publish::new(
+        format!("u/{user}/out"),
+        QoS::AtLeastOnce,
+        serde_json::to_vec(&call)?,
+        Some(properties),
+    );
+    publish.pkid = 7;
+    raw.write(Packet::Publish(publish)).await?;
+    Ok(7)
+}
+
+scenario!(
+    an_mqtt5_call_is_answered_on_its_response_topic_with_its_correlation_data,
+    |services| {
+        let app = spawn_app(&services).await?;
+        app.wait_healthy().await?;
+        let ada = app.create_user("+15551230001").await?;
+        let bob = app.create_user("+15551230002").await?;
+        let mut raw = Raw::connect(app.mqtt_addr(), &Login::from(&ada), false).await?;
+        let answers = format!("u/{}/answers", ada.user_id);
+        raw.subscribe(answers.clone()).await?;
+
+        call_with_response_topic(&mut raw, ada.user_id, answers.clone(), b"corr-1").await?;
+        let (publish, event, _) = raw.publish_in().await?;
+        assert_eq!(publish.topic, answers);
+        let correlation = publish.properties.and_then(|p| p.correlation_data);
+        assert_eq!(correlation.as_deref(), Some(&b"corr-1"[..]));
+        let Event::Result { rid, result } = event else {
+            anyhow::bail!("expected a result, got {event:?}")
+        };
+        assert_eq!(
+            (rid.as_str(), result["user_id"].as_i64()),
+            ("r1", Some(ada.user_id))
+        );
+
+        // A response topic the device may not read is refused, and nothing is answered.
+        call_with_response_topic(
+            &mut raw,
+            ada.user_id,
+            format!("u/{}/answers", bob.user_id),
+            b"x",
+        )
+        .await?;
+        let ack = loop {
+            if let (Packet::PubAck(ack), _) = raw.read().await? {
+                if ack.pkid == 7 {
+                    break ack;
+                }
+            }
+        };
+        assert_eq!(ack.reason, v5::PubAckReason::NotAuthorized);
+        app.stop().await
+    }
+);

@@ -70,6 +70,15 @@ pub(crate) struct Publish {
     pub(crate) qos: u8,
     pub(crate) pkid: u16,
     pub(crate) topic_alias: Option<u16>,
+    /// v5: the Response Topic and Correlation Data of a request.
+    pub(crate) response: Option<Response>,
+}
+
+/// Where a v5 requester wants its answer, and what to echo with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Response {
+    pub(crate) topic: String,
+    pub(crate) correlation: Option<Bytes>,
 }
 
 /// A packet from a client.
@@ -153,6 +162,8 @@ pub(crate) enum Outbound {
         pkid: u16,
         dup: bool,
         topic_alias: Option<u16>,
+        /// v5: Correlation Data echoed on the answer to a call.
+        correlation: Option<Bytes>,
     },
     PubAck {
         pkid: u16,
@@ -284,6 +295,7 @@ fn decode_v4(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
             qos: publish.qos as u8,
             pkid: publish.pkid,
             topic_alias: None,
+            response: None,
         }),
         v4::Packet::PubAck(ack) => Inbound::PubAck { pkid: ack.pkid },
         v4::Packet::Subscribe(subscribe) => Inbound::Subscribe {
@@ -370,7 +382,14 @@ fn decode_v5(buf: &mut BytesMut, max: usize) -> Result<Option<Inbound>, DecodeEr
                 pkid: publish.pkid,
                 topic_alias: publish
                     .properties
+                    .as_ref()
                     .and_then(|properties| properties.topic_alias),
+                response: publish.properties.and_then(|properties| {
+                    properties.response_topic.map(|topic| Response {
+                        topic,
+                        correlation: properties.correlation_data,
+                    })
+                }),
             })
         }
         v5::Packet::PubAck(ack) => Inbound::PubAck { pkid: ack.pkid },
@@ -520,11 +539,14 @@ fn to_v5(packet: Outbound) -> v5::Packet {
             pkid,
             dup,
             topic_alias,
+            correlation,
         } => {
-            let properties = topic_alias.map(|alias| v5::PublishProperties {
-                topic_alias: Some(alias),
-                ..Default::default()
-            });
+            let properties =
+                (topic_alias.is_some() || correlation.is_some()).then(|| v5::PublishProperties {
+                    topic_alias,
+                    correlation_data: correlation,
+                    ..Default::default()
+                });
             let mut publish = v5::Publish::new(topic, qos_v5(qos), payload, properties);
             publish.pkid = pkid;
             publish.dup = dup;

@@ -50,6 +50,8 @@ pub(crate) struct Live<'a> {
     pub(crate) format: crate::edge::format::Format,
     /// Server-to-client topic aliases.
     pub(crate) out_aliases: crate::edge::format::OutAliases,
+    /// Calls waiting for their answer on a v5 response topic.
+    pub(crate) calls: crate::edge::calls::Pending,
 }
 
 impl Live<'_> {
@@ -62,14 +64,14 @@ impl Live<'_> {
     /// when the client allows them.
     pub(crate) fn publish(
         &mut self,
-        topic: &str,
-        payload: bytes::Bytes,
+        delivery: &crate::edge::hub::Delivery,
         qos: u8,
         pkid: u16,
         dup: bool,
     ) {
-        let payload = crate::edge::format::convert(self.format, topic, payload);
-        let (topic, topic_alias) = self.out_aliases.apply(topic);
+        let payload =
+            crate::edge::format::convert(self.format, &delivery.topic, delivery.payload.clone());
+        let (topic, topic_alias) = self.out_aliases.apply(&delivery.topic);
         self.send(Outbound::Publish {
             topic,
             payload,
@@ -77,6 +79,7 @@ impl Live<'_> {
             pkid,
             dup,
             topic_alias,
+            correlation: delivery.correlation.clone(),
         });
     }
 }
@@ -193,6 +196,7 @@ async fn run_session<S>(
         out: BytesMut::new(),
         format: connect.format,
         out_aliases: crate::edge::format::OutAliases::new(connect.topic_alias_maximum),
+        calls: crate::edge::calls::Pending::default(),
     };
     let assigned_client_id = connect
         .client_id

@@ -193,6 +193,7 @@ fn reply(
                     pkid: if publish.qos == 0 { 0 } else { *next_pkid },
                     dup: false,
                     topic_alias: None,
+                    correlation: None,
                 });
             }
         }

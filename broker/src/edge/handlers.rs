@@ -4,6 +4,7 @@ use metrics::counter;
 use tracing::{info, warn};
 
 use crate::edge::acl::{self, PublishCheck, SubscribeCheck};
+use crate::edge::calls;
 use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Will};
 use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
 use crate::edge::hub::Delivery;
@@ -55,6 +56,7 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
         qos,
         pkid,
         topic_alias,
+        response,
     } = publish;
     if qos > 1 {
         return Flow::Close(CloseReason::QosNotSupported);
@@ -65,7 +67,11 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
     else {
         return Flow::Close(CloseReason::ProtocolError);
     };
-    match acl::check_publish(&live.identity, &topic) {
+    let check = match acl::check_publish(&live.identity, &topic) {
+        PublishCheck::Allowed if response.is_some() => calls::expect(live, response, &payload),
+        check => check,
+    };
+    match check {
         PublishCheck::Allowed => {
             let topic = stamp_device(&live.identity, topic);
             if live.ctx.hub.publish(topic, payload).await.is_err() {
@@ -178,11 +184,17 @@ const MAX_QUEUED: usize = 1024;
 /// client whose window stays full while the queue grows past [`MAX_QUEUED`] is closed
 /// (v5 0x97): it resumes from the database when it reconnects.
 pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) -> Flow {
+    if let Some(answer) = calls::answer(live, &delivery) {
+        let flow = deliver(live, answer);
+        if flow != Flow::Continue {
+            return flow;
+        }
+    }
     let Some(qos) = live.state.qos_for(&delivery.topic) else {
         return Flow::Continue;
     };
     if qos == 0 {
-        live.publish(&delivery.topic, delivery.payload, 0, 0, false);
+        live.publish(&delivery, 0, 0, false);
         counter!(MESSAGES_OUT).increment(1);
         return Flow::Continue;
     }
@@ -206,7 +218,7 @@ fn send_queued(live: &mut Live<'_>) {
             return;
         };
         let pkid = live.state.next_pkid();
-        live.publish(&delivery.topic, delivery.payload.clone(), 1, pkid, false);
+        live.publish(&delivery, 1, pkid, false);
         live.state.inflight.insert(pkid, delivery);
         counter!(MESSAGES_OUT).increment(1);
     }
@@ -235,7 +247,7 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
         }
     }
     for (pkid, delivery) in inflight {
-        live.publish(&delivery.topic, delivery.payload.clone(), 1, pkid, true);
+        live.publish(&delivery, 1, pkid, true);
         live.state.inflight.insert(pkid, delivery);
     }
     live.state.queued = queued;

@@ -28,6 +28,8 @@ const UPLINK_CAPACITY: usize = 8192;
 pub(crate) struct Delivery {
     pub(crate) topic: Arc<str>,
     pub(crate) payload: Bytes,
+    /// MQTT 5 correlation data, on the answer to a call that named a response topic.
+    pub(crate) correlation: Option<Bytes>,
 }
 
 /// Instructions to a session from outside its connection.
@@ -190,6 +192,7 @@ impl Hub {
         let delivery = Delivery {
             topic: Arc::from(topic),
             payload: payload.clone(),
+            correlation: None,
         };
         if let Some(namespace) = Namespace::of_topic(topic)
             && let Some(sessions) = read(&self.inner.routes).get(&namespace)

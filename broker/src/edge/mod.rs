@@ -5,6 +5,7 @@
 
 mod acl;
 pub mod auth;
+mod calls;
 mod codec;
 mod connection;
 mod flushing;

@@ -205,6 +205,7 @@ mod tests {
         let delivery = Delivery {
             topic: "u/1/inbox".into(),
             payload: bytes::Bytes::new(),
+            correlation: None,
         };
         state.inflight.insert(1, delivery);
         assert_eq!(state.next_pkid(), u16::MAX);
