@@ -31,10 +31,10 @@ fn last_code(app: &TestApp, phone: &str) -> anyhow::Result<String> {
     let outbox = std::fs::read_to_string(app.settings.data_dir.join("sms-outbox.log"))?;
     outbox
         .lines()
+        .rev()
         .filter_map(|line| line.split_once(' '))
-        .filter(|(to, _)| *to == phone)
+        .find(|(to, _)| *to == phone)
         .map(|(_, code)| code.to_owned())
-        .last()
         .ok_or_else(|| anyhow::anyhow!("no code was sent to {phone}"))
 }
 
