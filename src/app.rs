@@ -252,6 +252,8 @@ impl App {
                 db: self.database.clone(),
                 messaging: self.settings.messaging.clone(),
                 accounts: self.settings.accounts.clone(),
+                sessions: self.settings.bridge.sessions,
+                shared: self.settings.bridge.shared,
             };
             let bridge_failed = failed_tx.clone();
             let bridge_token = parts.child_token();

@@ -40,17 +40,54 @@ pub struct BridgeContext {
     pub messaging: natter_config::MessagingSettings,
     /// Contacts limits and the rest of the account rules, for account calls.
     pub accounts: natter_config::AccountsSettings,
+    /// MQTT sessions this process runs (`bridge.sessions`); more than one share the work.
+    pub sessions: u16,
+    /// Whether the sessions join the shared subscription `$share/natter-bridge/…` (set when
+    /// bridges run in several processes; implied by more than one session).
+    pub shared: bool,
 }
 
-/// Runs the bridge until `shutdown` is cancelled: connects to the broker, reconnects when the
-/// connection drops, and disconnects cleanly at the end.
+/// The shared-subscription group of every bridge session.
+const SHARE_GROUP: &str = "$share/natter-bridge/";
+
+/// Runs the bridge's sessions until `shutdown` is cancelled (see [`BridgeContext::sessions`]).
+/// Readiness follows the first session.
 ///
 /// # Errors
 /// [`Error::BrokerAddr`] when the broker address cannot be parsed.
 pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> {
     describe();
+    split_host_port(&ctx.broker_addr)?;
+    let ctx = std::sync::Arc::new(ctx);
+    let mut sessions = tokio::task::JoinSet::new();
+    for index in 0..ctx.sessions.max(1) {
+        sessions.spawn(run_session(ctx.clone(), index, shutdown.clone()));
+    }
+    let mut outcome = Ok(());
+    while let Some(ended) = sessions.join_next().await {
+        match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => outcome = Err(err),
+            Err(join) => warn!(error = %join, "a bridge session task failed"),
+        }
+    }
+    outcome
+}
+
+/// Runs one bridge session until `shutdown` is cancelled: connects to the broker, reconnects
+/// when the connection drops, and disconnects cleanly at the end. Messages are handled one
+/// at a time and acknowledged strictly in order.
+async fn run_session(
+    ctx: std::sync::Arc<BridgeContext>,
+    index: u16,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let (host, port) = split_host_port(&ctx.broker_addr)?;
-    let mut options = MqttOptions::new(ctx.client_id.clone(), host, port);
+    let client_id = match index {
+        0 => ctx.client_id.clone(),
+        n => format!("{}-{n}", ctx.client_id),
+    };
+    let mut options = MqttOptions::new(client_id, host, port);
     options.set_credentials(SERVICE_USERNAME, ctx.service_password.expose_secret());
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(true);
@@ -69,7 +106,7 @@ pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> 
             biased;
             _ = shutdown.cancelled() => break,
             event = eventloop.poll() => {
-                if let Some(publish) = on_event(&ctx, &client, event, &shutdown).await {
+                if let Some(publish) = on_event(&ctx, index, &client, event, &shutdown).await {
                     // Waits when the messaging task is behind: back-pressure on the broker.
                     if inbound.send(messaging::Inbound { publish }).await.is_err() {
                         break;
@@ -98,6 +135,7 @@ pub async fn run(ctx: BridgeContext, shutdown: CancellationToken) -> Result<()> 
 
 async fn on_event(
     ctx: &BridgeContext,
+    index: u16,
     client: &AsyncClient,
     event: Result<Event, rumqttc::ConnectionError>,
     shutdown: &CancellationToken,
@@ -105,17 +143,31 @@ async fn on_event(
     match event {
         Ok(Event::Incoming(Packet::ConnAck(_))) => {
             info!(broker = %ctx.broker_addr, "bridge connected to the broker");
-            // A clean session: subscribe again after every (re)connect.
-            if let Err(err) = client.try_subscribe(topics::USER_OUTBOX_FILTER, QoS::AtLeastOnce) {
+            // A clean session: subscribe again after every (re)connect. Clean sessions keep
+            // the shared subscription clear of rumqttd's panic (it needs persistent ones).
+            let filter = if ctx.shared || ctx.sessions > 1 {
+                format!("{SHARE_GROUP}{}", topics::USER_OUTBOX_FILTER)
+            } else {
+                topics::USER_OUTBOX_FILTER.to_owned()
+            };
+            if let Err(err) = client.try_subscribe(filter, QoS::AtLeastOnce) {
                 warn!(error = %err, "bridge could not subscribe to the outboxes");
             }
         }
-        Ok(Event::Incoming(Packet::SubAck(_))) => {
+        Ok(Event::Incoming(Packet::SubAck(_))) if index == 0 => {
             gauge!(BRIDGE_CONNECTED).set(1.0);
             ctx.ready.send_replace(true);
         }
         Ok(Event::Incoming(Packet::Publish(publish))) => return Some(publish),
         Ok(_) => {}
+        Err(err) if index > 0 => {
+            warn!(session = index, error = %err, "bridge session lost the broker");
+            counter!(BRIDGE_CONNECT_ERRORS).increment(1);
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(RECONNECT_DELAY) => {}
+            }
+        }
         Err(err) => {
             if ctx.ready.send_replace(false) {
                 warn!(broker = %ctx.broker_addr, error = %err, "bridge lost the broker");

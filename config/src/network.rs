@@ -91,6 +91,12 @@ pub struct BridgeSettings {
     /// Capacity of the channel between the MQTT event loop and persistence
     /// (`bridge.channel_capacity`, default 1024).
     pub channel_capacity: usize,
+    /// MQTT sessions this process runs (`bridge.sessions`, default 1); more than one share
+    /// the work through a shared subscription.
+    pub sessions: u16,
+    /// Join the shared subscription even with one session (`bridge.shared`, default false):
+    /// set it on every bridge when bridges run in several processes.
+    pub shared: bool,
 }
 
 impl MqttSettings {
@@ -183,6 +189,7 @@ impl BridgeSettings {
         if self.client_id.is_empty() {
             return Err(Error::invalid("bridge.client_id", "must not be empty"));
         }
+        at_least_one("bridge.sessions", self.sessions)?;
         at_least_one("bridge.channel_capacity", self.channel_capacity)
     }
 }

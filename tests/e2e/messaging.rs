@@ -422,3 +422,62 @@ scenario!(
         app.stop().await
     }
 );
+
+scenario!(
+    several_bridge_sessions_share_the_work_and_nothing_is_lost_or_doubled,
+    |services| {
+        let app = natter_tests::spawn_app_with(&services, |settings| settings.bridge.sessions = 3)
+            .await?;
+        app.wait_healthy().await?;
+        let reader = app.create_user("+15551230009").await?;
+        let mut reader_phone = device(&app, &reader).await?;
+        let mut senders = Vec::new();
+        for i in 1..=3 {
+            let credentials = app.create_user(&format!("+1555123000{i}")).await?;
+            let phone = device(&app, &credentials).await?;
+            senders.push((credentials, phone));
+        }
+        let per_sender = 20;
+        for n in 0..per_sender {
+            for (credentials, phone) in &senders {
+                let body = format!("{}:{n}", credentials.user_id);
+                let id = format!("m{n}");
+                request(
+                    phone,
+                    credentials.user_id,
+                    &send(&id, Target::User(reader.user_id), &body),
+                )
+                .await?;
+            }
+        }
+        let mut got = std::collections::HashMap::new();
+        let mut inbox_seqs = Vec::new();
+        while got.len() < senders.len() * per_sender {
+            if let Event::Message {
+                body, inbox_seq, ..
+            } = event(&mut reader_phone).await?
+            {
+                inbox_seqs.push(inbox_seq);
+                *got.entry(String::from_utf8(body.0)?).or_insert(0) += 1;
+            }
+        }
+        assert!(got.values().all(|count| *count == 1), "duplicates: {got:?}");
+        inbox_seqs.sort_unstable();
+        let expected: Vec<i64> = (1..=i64::try_from(inbox_seqs.len())?).collect();
+        assert_eq!(inbox_seqs, expected, "inbox positions are dense and unique");
+        // Each sender sees exactly one "sent" per message.
+        for (credentials, phone) in &mut senders {
+            let mut ids = std::collections::BTreeSet::new();
+            while ids.len() < per_sender {
+                if let Event::Sent { id, .. } = event(phone).await? {
+                    assert!(
+                        ids.insert(id.clone()),
+                        "sender {} got {id} twice",
+                        credentials.user_id
+                    );
+                }
+            }
+        }
+        app.stop().await
+    }
+);

@@ -155,8 +155,13 @@ pub(crate) async fn append(
     }
     .insert(txn)
     .await?;
-    let mut new_deliveries = Vec::with_capacity(recipients.len());
-    for &recipient in recipients {
+    // Inbox counters are locked in ascending user order, so that concurrent transactions
+    // (several bridge sessions) cannot deadlock on each other's recipients.
+    let mut ordered = recipients.to_vec();
+    ordered.sort_unstable();
+    ordered.dedup();
+    let mut new_deliveries = Vec::with_capacity(ordered.len());
+    for recipient in ordered {
         let inbox_seq = next_value(txn, recipient, Sequence::Inbox).await?;
         deliveries::ActiveModel {
             message_id: Set(message.id),
