@@ -284,10 +284,10 @@ scenario!(
         )
         .await?;
         let ack = loop {
-            if let (Packet::PubAck(ack), _) = raw.read().await? {
-                if ack.pkid == 7 {
-                    break ack;
-                }
+            if let (Packet::PubAck(ack), _) = raw.read().await?
+                && ack.pkid == 7
+            {
+                break ack;
             }
         };
         assert_eq!(ack.reason, v5::PubAckReason::NotAuthorized);
