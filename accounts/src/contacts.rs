@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use natter_config::AccountsSettings;
-use natter_entities::{contact_lookups, contacts, users};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use natter_entities::{contacts, users};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, TransactionTrait,
@@ -23,15 +23,12 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Identity;
 use crate::clock::now_ms;
 use crate::error::{Error, Result, db_error};
+use crate::limits::count_lookups;
 use crate::phone;
 use crate::profile::{PublicProfile, public_of};
-use crate::registration::seconds_until;
 
 /// Most numbers (`add` and `remove` together) one sync may name.
 pub const MAX_NUMBERS_PER_SYNC: usize = 5000;
-
-/// Milliseconds in a day; days are UTC.
-const DAY_MS: i64 = 86_400_000;
 
 /// Numbers per `IN (...)` list, well below SQLite's and PostgreSQL's parameter limits.
 const CHUNK: usize = 500;
@@ -224,57 +221,6 @@ pub async fn list<C: ConnectionTrait>(db: &C, caller: &Identity) -> Result<Conta
         });
     }
     Ok(ContactList { contacts })
-}
-
-/// Adds `n_new` to today's lookups of `owner_id`, refusing when that passes the limit.
-async fn count_lookups<C: ConnectionTrait>(
-    db: &C,
-    settings: &AccountsSettings,
-    owner_id: i64,
-    n_new: usize,
-    now: i64,
-) -> Result<()> {
-    let db_error = db_error("count contact lookups");
-    let day = now.div_euclid(DAY_MS);
-    let limit = i64::from(settings.contacts_daily_limit);
-    let n_new = i64::try_from(n_new).unwrap_or(i64::MAX);
-    let refused = || Error::RateLimited {
-        limit: settings.contacts_daily_limit,
-        retry_after_secs: seconds_until((day + 1) * DAY_MS, now),
-    };
-    if n_new > limit {
-        return Err(refused());
-    }
-    contact_lookups::Entity::insert(contact_lookups::ActiveModel {
-        owner_id: Set(owner_id),
-        day: Set(day),
-        n_numbers: Set(n_new),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            contact_lookups::Column::OwnerId,
-            contact_lookups::Column::Day,
-        ])
-        .value(
-            contact_lookups::Column::NNumbers,
-            Expr::col((contact_lookups::Entity, contact_lookups::Column::NNumbers)).add(n_new),
-        )
-        .to_owned(),
-    )
-    .exec(db)
-    .await
-    .map_err(db_error)?;
-    // Read back after the write: with the row locked until commit, concurrent syncs of one
-    // account see each other's counts.
-    let counted = contact_lookups::Entity::find_by_id((owner_id, day))
-        .one(db)
-        .await
-        .map_err(db_error)?
-        .map_or(0, |row| row.n_numbers);
-    if counted > limit {
-        return Err(refused());
-    }
-    Ok(())
 }
 
 /// Normalises each number, collecting the invalid ones; duplicates collapse.

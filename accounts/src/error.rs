@@ -200,6 +200,19 @@ pub enum Error {
         /// Seconds until the next UTC day.
         retry_after_secs: u64,
     },
+    /// The number was sent as many codes today as allowed.
+    #[error(
+        "{phone} was sent {limit} codes today, the most allowed; try again in \
+         {retry_after_secs} s"
+    )]
+    TooManyCodes {
+        /// The number, E.164.
+        phone: String,
+        /// The daily limit (`accounts.code_daily_limit`).
+        limit: u32,
+        /// Seconds until the next UTC day.
+        retry_after_secs: u64,
+    },
     /// A database step of an accounts operation failed.
     #[error("failed to {operation}")]
     Database {
@@ -245,7 +258,7 @@ impl Error {
             Error::CannotBlockSelf => "cannot_block_self",
             Error::NotPermitted { .. } => "forbidden",
             Error::TooManyContacts { .. } => "too_many_contacts",
-            Error::RateLimited { .. } => "rate_limited",
+            Error::RateLimited { .. } | Error::TooManyCodes { .. } => "rate_limited",
             Error::InvalidRole { .. }
             | Error::GenerateSecret(_)
             | Error::CreateUser(_)
@@ -267,6 +280,9 @@ impl Error {
                 retry_after_secs, ..
             }
             | Error::RateLimited {
+                retry_after_secs, ..
+            }
+            | Error::TooManyCodes {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,

@@ -22,6 +22,7 @@ pub mod contacts;
 pub mod deletion;
 pub mod devices;
 mod error;
+mod limits;
 mod membership;
 mod phone;
 pub mod privacy;

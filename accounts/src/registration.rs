@@ -24,6 +24,7 @@ use crate::clock::now_ms;
 use crate::code;
 use crate::devices::{is_phone, validate_name, validate_platform};
 use crate::error::{Error, Result, db_error};
+use crate::limits::{count_code, seconds_until};
 use crate::phone;
 use crate::provisioning::{credentials, insert_device, insert_user};
 use crate::role::Role;
@@ -90,7 +91,8 @@ pub struct Verified {
 /// Sends a new one-time code to `request.phone` through `sender`.
 ///
 /// # Errors
-/// [`Error::InvalidPhone`], [`Error::ResendTooSoon`], [`Error::SendSms`] (the code is then
+/// [`Error::InvalidPhone`], [`Error::ResendTooSoon`], [`Error::TooManyCodes`] (every request
+/// that passes the cooldown counts, sent or not), [`Error::SendSms`] (the code is then
 /// forgotten, so asking again at once works), [`Error::GenerateSecret`], [`Error::Database`].
 pub async fn request_code(
     db: &DatabaseConnection,
@@ -106,18 +108,21 @@ pub async fn request_code(
         phone: phone.clone(),
         retry_after_secs: seconds_until(last_sent_at.saturating_add(cooldown_ms), now),
     };
-    let code = code::generate()?;
-    let code_hash = code::hash(pepper(settings), &phone, &code);
-    let expires_at = now.saturating_add(millis(settings.code_ttl_secs));
     let pending = otp_codes::Entity::find_by_id(phone.clone())
         .one(db)
         .await
         .map_err(db_error)?;
+    if let Some(pending) = &pending
+        && now < pending.last_sent_at.saturating_add(cooldown_ms)
+    {
+        return Err(too_soon(pending.last_sent_at));
+    }
+    count_code(db, settings, &phone, now).await?;
+    let code = code::generate()?;
+    let code_hash = code::hash(pepper(settings), &phone, &code);
+    let expires_at = now.saturating_add(millis(settings.code_ttl_secs));
     match pending {
         Some(pending) => {
-            if now < pending.last_sent_at.saturating_add(cooldown_ms) {
-                return Err(too_soon(pending.last_sent_at));
-            }
             // Conditional on the row read, so that two requests racing past the cooldown send
             // one code, not two.
             let replaced = otp_codes::Entity::update_many()
@@ -366,22 +371,4 @@ fn expose(secret: &SecretString) -> String {
 /// `secs` in milliseconds, saturating.
 fn millis(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
-}
-
-/// Whole seconds from `now` until `at` (unix milliseconds), rounded up, at least 1.
-pub(crate) fn seconds_until(at: i64, now: i64) -> u64 {
-    let millis = Ord::max(at.saturating_sub(now), 1);
-    u64::try_from(millis).unwrap_or(1).div_ceil(1000)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_round_up_to_whole_seconds() {
-        assert_eq!(seconds_until(10_000, 0), 10);
-        assert_eq!(seconds_until(10_001, 0), 11);
-        assert_eq!(seconds_until(0, 5), 1);
-    }
 }

@@ -60,6 +60,8 @@ pub struct AccountsSettings {
     /// Least time between two codes for one number, in seconds
     /// (`accounts.code_resend_cooldown_secs`, default 60).
     pub code_resend_cooldown_secs: u64,
+    /// Codes one phone number may be sent per UTC day (`accounts.code_daily_limit`, default 10).
+    pub code_daily_limit: u32,
     /// Live devices per account, the phone included (`accounts.max_devices`, default 5).
     pub max_devices: u32,
     /// New numbers one account may check per UTC day (`accounts.contacts_daily_limit`,
@@ -79,6 +81,7 @@ impl Default for AccountsSettings {
             code_ttl_secs: 300,
             code_max_attempts: 5,
             code_resend_cooldown_secs: 60,
+            code_daily_limit: 10,
             max_devices: 5,
             contacts_daily_limit: 1000,
         }
@@ -123,6 +126,7 @@ impl AccountsSettings {
         )?;
         at_least_one("accounts.code_ttl_secs", self.code_ttl_secs)?;
         at_least_one("accounts.code_max_attempts", self.code_max_attempts)?;
+        at_least_one("accounts.code_daily_limit", self.code_daily_limit)?;
         at_least_one("accounts.max_devices", self.max_devices)?;
         at_least_one("accounts.contacts_daily_limit", self.contacts_daily_limit)
     }

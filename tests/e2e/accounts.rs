@@ -311,6 +311,7 @@ scenario!(
 scenario!(wrong_expired_and_reused_codes_are_refused, |services| {
     let app = spawn_app_with(&services, |settings| {
         settings.accounts.code_resend_cooldown_secs = 0;
+        settings.accounts.code_daily_limit = 2;
     })
     .await?;
     let phone = "+15551230001";
@@ -368,6 +369,15 @@ scenario!(wrong_expired_and_reused_codes_are_refused, |services| {
         "code_expired",
     )
     .await?;
+
+    // Two codes a day for this number, then a wait until tomorrow (UTC).
+    let third = register(&app, phone).await?;
+    assert!(third.headers().contains_key(reqwest::header::RETRY_AFTER));
+    assert_error(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await?;
+    assert_eq!(
+        register(&app, "+15551230002").await?.status(),
+        StatusCode::ACCEPTED
+    );
     app.stop().await
 });
 

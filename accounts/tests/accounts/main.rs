@@ -50,4 +50,5 @@ scenarios![
     registration::a_code_that_could_not_be_sent_is_forgotten,
     registration::one_code_verified_twice_at_once_makes_one_device,
     registration::numbers_added_again_count_against_the_daily_limit,
+    registration::a_number_gets_a_limited_number_of_codes_per_day,
 ];

@@ -177,3 +177,33 @@ pub(crate) async fn numbers_added_again_count_against_the_daily_limit(db: Databa
     let listed = contacts::list(&db, &ada).await.expect("listing");
     assert_eq!(listed.contacts.len(), 1, "a refused sync changes nothing");
 }
+
+pub(crate) async fn a_number_gets_a_limited_number_of_codes_per_day(db: DatabaseConnection) {
+    let settings = AccountsSettings {
+        code_resend_cooldown_secs: 0,
+        code_daily_limit: 2,
+        ..AccountsSettings::default()
+    };
+    let sender = TestSender::default();
+    for _ in 0..2 {
+        request(&db, &settings, &sender, "+15551230001")
+            .await
+            .expect("a code within the limit");
+    }
+    let refused = request(&db, &settings, &sender, "+15551230001").await;
+    assert!(
+        matches!(&refused, Err(err @ Error::TooManyCodes { limit: 2, .. }) if err.code() == "rate_limited" && err.retry_after_secs().is_some()),
+        "{refused:?}"
+    );
+    assert_eq!(
+        sender
+            .sent
+            .lock()
+            .expect("invariant: the lock is never poisoned")
+            .len(),
+        2
+    );
+    request(&db, &settings, &sender, "+15551230002")
+        .await
+        .expect("other numbers have their own limit");
+}

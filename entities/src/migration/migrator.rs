@@ -41,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000015_add_inbox_sequence::Migration),
             Box::new(crate::migration::m20261128_000016_create_primary_devices::Migration),
             Box::new(crate::migration::m20261128_000017_create_contact_lookups::Migration),
+            Box::new(crate::migration::m20261128_000018_create_code_sends::Migration),
             Box::new(crate::migration::m20261128_000020_add_media_details::Migration),
             Box::new(crate::migration::m20261128_000021_create_media_uploads::Migration),
             Box::new(crate::migration::m20261128_000022_index_messages_media_id::Migration),

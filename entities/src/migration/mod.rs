@@ -21,6 +21,7 @@ mod m20261128_000014_create_otp_codes;
 mod m20261128_000015_add_inbox_sequence;
 mod m20261128_000016_create_primary_devices;
 mod m20261128_000017_create_contact_lookups;
+mod m20261128_000018_create_code_sends;
 mod m20261128_000020_add_media_details;
 mod m20261128_000021_create_media_uploads;
 mod m20261128_000022_index_messages_media_id;
