@@ -25,6 +25,9 @@ pub(crate) enum Command {
     /// Opens idle authenticated connections in steps; reports the connect rate and the
     /// server's RSS per connection at each step.
     Connections(ConnectionsArgs),
+    /// Sends to groups of each size and reports the time to "sent" and to the last member's
+    /// delivery.
+    Fanout(FanoutArgs),
     /// Deletes every user and device that the load generator provisioned.
     Cleanup(DatabaseArgs),
 }
@@ -38,6 +41,22 @@ pub(crate) struct DatabaseArgs {
     /// natter's data directory: the database is its `natter.db`.
     #[arg(long, env = "NATTER__DATA_DIR", default_value = "data")]
     pub(crate) data_dir: PathBuf,
+}
+
+/// Arguments of the `fanout` scenario.
+#[derive(Debug, Args)]
+pub(crate) struct FanoutArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+    /// The server's client-facing MQTT address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub(crate) server: SocketAddr,
+    /// Group sizes (members besides the sender).
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    pub(crate) members: Vec<usize>,
+    /// Messages sent to each group, one at a time.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) messages: usize,
 }
 
 /// Arguments of the `connections` scenario.

@@ -2,12 +2,14 @@
 //!
 //! `connections` provisions devices straight into the database, opens authenticated idle MQTT
 //! connections in steps and reports the connect rate and the server's memory per connection;
-//! `cleanup` removes the devices it provisioned. The binary only parses the command line and
+//! `fanout` sends to groups of 10, 100 and 1,000 members and reports the time to "sent" and
+//! to the last delivery; `cleanup` removes the devices it provisioned. The binary only parses the command line and
 //! builds the runtime; each scenario lives in its own module.
 
 mod cli;
 mod connections;
 mod database;
+mod fanout;
 mod limits;
 mod mqtt;
 mod provision;
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Connections(args) => connections::run(args).await,
+            Command::Fanout(args) => fanout::run(args).await,
             Command::Cleanup(args) => provision::cleanup_command(args).await,
         }
     })

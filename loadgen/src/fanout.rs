@@ -1,0 +1,235 @@
+//! The `fanout` scenario: one sender, groups of N members; per message, the time until the
+//! sender sees "sent" (stored) and until the last member has it. Measures natter's fan-out on
+//! write (one delivery row and one publish per member) at the sizes the issue names.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use natter_accounts::now_ms;
+use natter_entities::{conversations, deliveries, devices, group_members, groups, messages};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+};
+use tokio::sync::mpsc;
+
+use crate::cli::FanoutArgs;
+use crate::{database, provision};
+
+/// Runs the scenario for each group size.
+///
+/// # Errors
+/// When provisioning, connecting or a delivery fails or times out.
+pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<()> {
+    let db = database::connect(&args.database).await?;
+    println!(
+        "| members | messages | sent p50 ms | sent max ms | all delivered p50 ms | all delivered max ms | deliveries/s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let outcome = async {
+        for &members in &args.members {
+            measure(&db, &args, members).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let removed = provision::remove_all(&db).await?;
+    eprintln!("removed {removed} load-test devices");
+    outcome
+}
+
+async fn measure(db: &DatabaseConnection, args: &FanoutArgs, members: usize) -> anyhow::Result<()> {
+    let devices = provision::provision(db, members + 1).await?;
+    let users = user_ids(db, &devices).await?;
+    let group = create_group(db, &users).await?;
+    let (delivered_tx, mut delivered_rx) = mpsc::unbounded_channel::<()>();
+    let mut clients = Vec::with_capacity(members);
+    for (device, user) in devices.iter().zip(&users).skip(1) {
+        clients.push(subscriber(args, device, *user, delivered_tx.clone()).await?);
+    }
+    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<()>();
+    let sender = subscriber(args, &devices[0], users[0], sent_tx).await?;
+    let mut sent_ms = Vec::new();
+    let mut all_ms = Vec::new();
+    let started = Instant::now();
+    for n in 0..args.messages {
+        let request = format!(
+            r#"{{"type":"send","id":"f{n}-{}","to":{{"group":{group}}},"body":"aGVsbG8gZXZlcnlib2R5IQ=="}}"#,
+            now_ms()
+        );
+        let at = Instant::now();
+        sender
+            .publish(
+                format!("u/{}/out", users[0]),
+                QoS::AtLeastOnce,
+                false,
+                request,
+            )
+            .await?;
+        let deadline = Duration::from_secs(60);
+        tokio::time::timeout(deadline, sent_rx.recv())
+            .await
+            .context("no sent")?;
+        sent_ms.push(at.elapsed().as_secs_f64() * 1000.0);
+        for _ in 0..members {
+            tokio::time::timeout(deadline, delivered_rx.recv())
+                .await
+                .context("a member did not get the message")?;
+        }
+        all_ms.push(at.elapsed().as_secs_f64() * 1000.0);
+    }
+    let rate = (members * args.messages) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "| {members} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {rate:.0} |",
+        args.messages,
+        median(&mut sent_ms),
+        max(&sent_ms),
+        median(&mut all_ms),
+        max(&all_ms),
+    );
+    for client in clients.iter().chain([&sender]) {
+        let _ = client.try_disconnect();
+    }
+    remove_group(db, group).await
+}
+
+/// A connected client subscribed to its user's inbox that reports each publish on `events`.
+async fn subscriber(
+    args: &FanoutArgs,
+    device: &provision::Device,
+    user: i64,
+    events: mpsc::UnboundedSender<()>,
+) -> anyhow::Result<AsyncClient> {
+    let mut options = MqttOptions::new(
+        &device.username,
+        args.server.ip().to_string(),
+        args.server.port(),
+    );
+    options.set_credentials(&device.username, &device.password);
+    options.set_keep_alive(Duration::from_secs(120));
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    client
+        .subscribe(format!("u/{user}/inbox"), QoS::AtLeastOnce)
+        .await?;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut ready = Some(ready_tx);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(_))) => {
+                    if events.send(()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), ready_rx)
+        .await
+        .context("no SUBACK")?
+        .context("connection failed")?;
+    Ok(client)
+}
+
+/// The user ids of `devices`, in order.
+async fn user_ids(
+    db: &DatabaseConnection,
+    devices: &[provision::Device],
+) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(devices.len());
+    for chunk in devices.chunks(500) {
+        let names: Vec<&str> = chunk.iter().map(|d| d.username.as_str()).collect();
+        let rows: Vec<(String, i64)> = devices::Entity::find()
+            .select_only()
+            .column(devices::Column::MqttUsername)
+            .column(devices::Column::UserId)
+            .filter(devices::Column::MqttUsername.is_in(names))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let by_name: std::collections::HashMap<String, i64> = rows.into_iter().collect();
+        for device in chunk {
+            ids.push(*by_name.get(&device.username).context("device vanished")?);
+        }
+    }
+    Ok(ids)
+}
+
+async fn create_group(db: &DatabaseConnection, users: &[i64]) -> anyhow::Result<i64> {
+    let now = now_ms();
+    let group = groups::Entity::insert(groups::ActiveModel {
+        name: Set("loadgen".into()),
+        description: Set(String::new()),
+        created_by: Set(users[0]),
+        member_limit: Set(i32::try_from(users.len())?),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?
+    .last_insert_id;
+    for chunk in users.chunks(500) {
+        group_members::Entity::insert_many(chunk.iter().map(|&user| group_members::ActiveModel {
+            group_id: Set(group),
+            user_id: Set(user),
+            role: Set("member".into()),
+            joined_at: Set(now),
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(group)
+}
+
+/// Deletes the group with its conversation, messages and deliveries.
+async fn remove_group(db: &DatabaseConnection, group: i64) -> anyhow::Result<()> {
+    let conversation: Option<i64> = conversations::Entity::find()
+        .select_only()
+        .column(conversations::Column::Id)
+        .filter(conversations::Column::GroupId.eq(group))
+        .into_tuple()
+        .one(db)
+        .await?;
+    if let Some(conversation) = conversation {
+        let ids: Vec<i64> = messages::Entity::find()
+            .select_only()
+            .column(messages::Column::Id)
+            .filter(messages::Column::ConversationId.eq(conversation))
+            .into_tuple()
+            .all(db)
+            .await?;
+        deliveries::Entity::delete_many()
+            .filter(deliveries::Column::MessageId.is_in(ids))
+            .exec(db)
+            .await?;
+        messages::Entity::delete_many()
+            .filter(messages::Column::ConversationId.eq(conversation))
+            .exec(db)
+            .await?;
+        conversations::Entity::delete_by_id(conversation)
+            .exec(db)
+            .await?;
+    }
+    group_members::Entity::delete_many()
+        .filter(group_members::Column::GroupId.eq(group))
+        .exec(db)
+        .await?;
+    groups::Entity::delete_by_id(group).exec(db).await?;
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(0.0, f64::max)
+}
