@@ -125,6 +125,7 @@ pub async fn delete_account(db: &DatabaseConnection, caller: &Identity) -> Resul
         .await
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
+    tracing::info!(user_id, n_devices = device_ids.len(), "account deleted");
     Ok(DeletedAccount {
         user_id,
         device_ids,

@@ -342,6 +342,14 @@ pub async fn verify(
         .map_err(db_error)?;
     }
     tx.commit().await.map_err(db_error)?;
+    tracing::info!(
+        user_id,
+        device_id = device.id,
+        primary = becomes_primary,
+        new_account,
+        revoked_device_id = replaced,
+        "device registered with a one-time code"
+    );
     let credentials = credentials(device, Role::User, secret);
     Ok(Verified {
         response: VerifyResponse {
