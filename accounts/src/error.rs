@@ -104,7 +104,7 @@ pub enum Error {
         input: String,
     },
     /// No one-time code is pending for the number: none was requested, or it was used.
-    #[error("no code is pending for {phone}; request one with POST /v1/register")]
+    #[error("no code is pending for {phone} (none was requested, or it was used); request one")]
     CodeNotPending {
         /// The number, E.164.
         phone: String,
@@ -136,7 +136,7 @@ pub enum Error {
     #[error("failed to send the code by SMS")]
     SendSms(#[source] crate::sms::SmsError),
     /// The account already has as many live devices as allowed.
-    #[error("the account already has {max} devices; remove one first (DELETE /v1/devices/{{id}})")]
+    #[error("the account already has {max} devices; sign one of them out first")]
     DeviceLimit {
         /// The limit (`accounts.max_devices`).
         max: u32,
