@@ -144,11 +144,17 @@ impl MediaSettings {
         at_least_one("media.upload_ttl_secs", self.upload_ttl_secs)?;
         for (key, value) in [
             ("media.image_max_dimension", self.image_max_dimension),
-            ("media.thumbnail_max_dimension", self.thumbnail_max_dimension),
+            (
+                "media.thumbnail_max_dimension",
+                self.thumbnail_max_dimension,
+            ),
             ("media.video_max_height", self.video_max_height),
         ] {
             if !(16..=16384).contains(&value) {
-                return Err(Error::invalid(key, format!("{value} is not from 16 to 16384")));
+                return Err(Error::invalid(
+                    key,
+                    format!("{value} is not from 16 to 16384"),
+                ));
             }
         }
         if self.thumbnail_max_dimension > self.image_max_dimension {

@@ -24,7 +24,10 @@ pub(crate) const EXIF_SECRET: &[u8] = b"natter-test-secret-location";
 pub(crate) async fn answer(response: reqwest::Response) -> anyhow::Result<(StatusCode, Value)> {
     let status = response.status();
     let bytes = response.bytes().await?;
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 /// A request to `path` as the device of `who`.
@@ -34,10 +37,9 @@ pub(crate) fn as_device(
     path: &str,
     who: &Credentials,
 ) -> reqwest::RequestBuilder {
-    app.http.request(method, app.url(path)).basic_auth(
-        &who.mqtt_username,
-        Some(who.mqtt_password.expose_secret()),
-    )
+    app.http
+        .request(method, app.url(path))
+        .basic_auth(&who.mqtt_username, Some(who.mqtt_password.expose_secret()))
 }
 
 /// `POST /v1/media?{query}` with `bytes` as `who`.
@@ -145,8 +147,14 @@ pub(crate) fn jpeg_with_gps(width: u32, height: u32, orientation: u16) -> anyhow
     entry(&mut tiff, 0x0003, ASCII, 2, *b"E\0\0\0");
     entry(&mut tiff, 0x0004, RATIONAL, 3, longitude_at.to_be_bytes());
     tiff.extend_from_slice(&0u32.to_be_bytes());
-    for (numerator, denominator) in [(52u32, 1u32), (31, 1), (1234, 100), (13, 1), (24, 1), (5678, 100)]
-    {
+    for (numerator, denominator) in [
+        (52u32, 1u32),
+        (31, 1),
+        (1234, 100),
+        (13, 1),
+        (24, 1),
+        (5678, 100),
+    ] {
         tiff.extend_from_slice(&numerator.to_be_bytes());
         tiff.extend_from_slice(&denominator.to_be_bytes());
     }
@@ -192,7 +200,9 @@ pub(crate) fn voice_wav() -> Vec<u8> {
 
 /// Whether `haystack` contains `needle`.
 pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 /// A device of `who` subscribed to its replies and its user's inbox.
@@ -270,7 +280,10 @@ scenario!(
         assert_eq!(status, StatusCode::CREATED, "{photo_view}");
         assert_eq!(photo_view["mime"], "image/jpeg");
         // Upright (portrait) and fitted into 2048 pixels.
-        assert_eq!((photo_view["width"].as_i64(), photo_view["height"].as_i64()), (Some(1024), Some(2048)));
+        assert_eq!(
+            (photo_view["width"].as_i64(), photo_view["height"].as_i64()),
+            (Some(1024), Some(2048))
+        );
         assert_eq!(photo_view["thumbnail"], true);
         let photo_id = id_of(&photo_view)?;
 
@@ -283,7 +296,10 @@ scenario!(
 
         // Not shared yet: Bob may not fetch them.
         let (status, body) = describe(&app, &bob, photo_id).await?;
-        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden"))
+        );
 
         let mut ada_phone = phone(&app, &ada).await?;
         for (client_id, media_id) in [("photo-1", photo_id), ("voice-1", voice_id)] {
@@ -299,17 +315,32 @@ scenario!(
         assert_eq!(status, StatusCode::OK);
         assert_eq!(&stored_photo[..3], &[0xFF, 0xD8, 0xFF]);
         assert!(!contains(&stored_photo, b"Exif\0\0"), "EXIF survived");
-        assert!(!contains(&stored_photo, EXIF_SECRET), "the EXIF description survived");
+        assert!(
+            !contains(&stored_photo, EXIF_SECRET),
+            "the EXIF description survived"
+        );
         let decoded = image::load_from_memory(&stored_photo)?;
         assert_eq!((decoded.width(), decoded.height()), (1024, 2048));
-        let thumbnail_url = photo_link["thumbnail_url"].as_str().unwrap_or_default().to_owned();
+        let thumbnail_url = photo_link["thumbnail_url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let (status, thumbnail) = fetch(&app, &thumbnail_url).await?;
         assert_eq!(status, StatusCode::OK);
-        assert!(thumbnail.len() < 8 * 1024, "thumbnail of {} bytes", thumbnail.len());
+        assert!(
+            thumbnail.len() < 8 * 1024,
+            "thumbnail of {} bytes",
+            thumbnail.len()
+        );
         assert_eq!(&thumbnail[..2], &[0xFF, 0xD8]);
 
         // Range requests on the signed URL.
-        let response = app.http.get(&url).header("range", "bytes=0-9").send().await?;
+        let response = app
+            .http
+            .get(&url)
+            .header("range", "bytes=0-9")
+            .send()
+            .await?;
         assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
         assert_eq!(response.bytes().await?.as_ref(), &stored_photo[..10]);
 
@@ -319,12 +350,19 @@ scenario!(
         assert_eq!(status, StatusCode::OK);
         assert_eq!(&voice[..4], b"OggS");
         assert!(contains(&voice, b"OpusHead"), "not Opus");
-        assert!(voice.len() < 16 * 1024, "a 1 s voice note of {} bytes", voice.len());
+        assert!(
+            voice.len() < 16 * 1024,
+            "a 1 s voice note of {} bytes",
+            voice.len()
+        );
 
         // Eve is in neither conversation.
         for media_id in [photo_id, voice_id] {
             let (status, body) = describe(&app, &eve, media_id).await?;
-            assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("forbidden"))
+            );
         }
         app.stop().await
     }
@@ -337,10 +375,15 @@ scenario!(encrypted_media_is_stored_untouched, |services| {
     // Ciphertext that happens to start like a JPEG must not be "processed".
     let mut ciphertext = vec![0xFF, 0xD8, 0xFF, 0xE0];
     ciphertext.extend((0..20_000u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8));
-    let (status, view) = upload(&app, &ada, "kind=image&encrypted=true", ciphertext.clone()).await?;
+    let (status, view) =
+        upload(&app, &ada, "kind=image&encrypted=true", ciphertext.clone()).await?;
     assert_eq!(status, StatusCode::CREATED, "{view}");
     assert_eq!(
-        (view["mime"].as_str(), view["encrypted"].as_bool(), view["thumbnail"].as_bool()),
+        (
+            view["mime"].as_str(),
+            view["encrypted"].as_bool(),
+            view["thumbnail"].as_bool()
+        ),
         (Some("application/octet-stream"), Some(true), Some(false))
     );
     let (_, link) = describe(&app, &ada, id_of(&view)?).await?;
@@ -350,27 +393,34 @@ scenario!(encrypted_media_is_stored_untouched, |services| {
     app.stop().await
 });
 
-scenario!(a_video_is_transcoded_to_h264_with_a_poster_thumbnail, |services| {
-    let app = spawn_app(&services).await?;
-    app.wait_healthy().await?;
-    let ada = app.create_user("+15551240021").await?;
-    let dir = tempfile::tempdir()?;
-    let source = dir.path().join("clip.mkv");
-    // A one-second test pattern in a container and codec natter must convert.
-    let made = tokio::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
-        .arg("testsrc=duration=1:size=640x360:rate=15")
-        .args(["-c:v", "mpeg4", "-y"])
-        .arg(&source)
-        .status()
-        .await?;
-    anyhow::ensure!(made.success(), "ffmpeg could not make the test clip");
-    let (status, view) = upload(&app, &ada, "kind=video", tokio::fs::read(&source).await?).await?;
-    assert_eq!(status, StatusCode::CREATED, "{view}");
-    assert_eq!((view["mime"].as_str(), view["thumbnail"].as_bool()), (Some("video/mp4"), Some(true)));
-    let (_, link) = describe(&app, &ada, id_of(&view)?).await?;
-    let (_, video) = fetch(&app, link["url"].as_str().unwrap_or_default()).await?;
-    assert_eq!(&video[4..8], b"ftyp");
-    assert!(contains(&video, b"avc1"), "not H.264");
-    app.stop().await
-});
+scenario!(
+    a_video_is_transcoded_to_h264_with_a_poster_thumbnail,
+    |services| {
+        let app = spawn_app(&services).await?;
+        app.wait_healthy().await?;
+        let ada = app.create_user("+15551240021").await?;
+        let dir = tempfile::tempdir()?;
+        let source = dir.path().join("clip.mkv");
+        // A one-second test pattern in a container and codec natter must convert.
+        let made = tokio::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc=duration=1:size=640x360:rate=15")
+            .args(["-c:v", "mpeg4", "-y"])
+            .arg(&source)
+            .status()
+            .await?;
+        anyhow::ensure!(made.success(), "ffmpeg could not make the test clip");
+        let (status, view) =
+            upload(&app, &ada, "kind=video", tokio::fs::read(&source).await?).await?;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+        assert_eq!(
+            (view["mime"].as_str(), view["thumbnail"].as_bool()),
+            (Some("video/mp4"), Some(true))
+        );
+        let (_, link) = describe(&app, &ada, id_of(&view)?).await?;
+        let (_, video) = fetch(&app, link["url"].as_str().unwrap_or_default()).await?;
+        assert_eq!(&video[4..8], b"ftyp");
+        assert!(contains(&video, b"avc1"), "not H.264");
+        app.stop().await
+    }
+);

@@ -45,37 +45,82 @@ scenario!(uploads_are_judged_by_their_bytes_and_limits, |services| {
         .send()
         .await?;
     let refused = answer(response).await?;
-    assert_eq!(refusal(&refused), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_type")), "{}", refused.1);
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_type")),
+        "{}",
+        refused.1
+    );
 
     // A photo cut short.
     let whole = jpeg(300, 200)?;
     let refused = upload(&app, &ada, "kind=image", whole[..whole.len() / 2].to_vec()).await?;
-    assert_eq!(refusal(&refused), (StatusCode::BAD_REQUEST, Some("invalid_media")), "{}", refused.1);
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::BAD_REQUEST, Some("invalid_media")),
+        "{}",
+        refused.1
+    );
 
     // Over the byte limit for images, and over the pixel limit.
-    let refused = upload(&app, &ada, "kind=image", [jpeg(8, 8)?, noise(250_000, 1)].concat()).await?;
-    assert_eq!(refusal(&refused), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")), "{}", refused.1);
+    let refused = upload(
+        &app,
+        &ada,
+        "kind=image",
+        [jpeg(8, 8)?, noise(250_000, 1)].concat(),
+    )
+    .await?;
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")),
+        "{}",
+        refused.1
+    );
     let refused = upload(&app, &ada, "kind=image", jpeg(1200, 1000)?).await?;
-    assert_eq!(refusal(&refused), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")), "{}", refused.1);
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")),
+        "{}",
+        refused.1
+    );
 
     // Unknown kind, no credentials.
     let refused = upload(&app, &ada, "kind=executable", jpeg(10, 10)?).await?;
-    assert_eq!(refusal(&refused), (StatusCode::BAD_REQUEST, Some("invalid_kind")));
-    let response = app.http.post(app.url("/v1/media")).body(jpeg(10, 10)?).send().await?;
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::BAD_REQUEST, Some("invalid_kind"))
+    );
+    let response = app
+        .http
+        .post(app.url("/v1/media"))
+        .body(jpeg(10, 10)?)
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // A document is stored as sent, typed by its bytes, and deduplicated per user.
     let document = [b"%PDF-1.7\n".to_vec(), noise(100_000, 2)].concat();
     let (status, first) = upload(&app, &ada, "kind=file", document.clone()).await?;
     assert_eq!(status, StatusCode::CREATED, "{first}");
-    assert_eq!((first["mime"].as_str(), first["deduplicated"].as_bool()), (Some("application/pdf"), Some(false)));
+    assert_eq!(
+        (first["mime"].as_str(), first["deduplicated"].as_bool()),
+        (Some("application/pdf"), Some(false))
+    );
     let (status, again) = upload(&app, &ada, "", document.clone()).await?;
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!((id_of(&again)?, again["deduplicated"].as_bool()), (id_of(&first)?, Some(true)));
+    assert_eq!(
+        (id_of(&again)?, again["deduplicated"].as_bool()),
+        (id_of(&first)?, Some(true))
+    );
 
     // The quota (150 000 bytes, 100 009 used) refuses a second distinct 100 kB file.
     let refused = upload(&app, &ada, "kind=file", noise(100_000, 3)).await?;
-    assert_eq!(refusal(&refused), (StatusCode::PAYLOAD_TOO_LARGE, Some("quota_exceeded")), "{}", refused.1);
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("quota_exceeded")),
+        "{}",
+        refused.1
+    );
 
     // Links: a wrong signature, a range past the end. The good download still works.
     let document_id = id_of(&first)?;
@@ -86,17 +131,44 @@ scenario!(uploads_are_judged_by_their_bytes_and_limits, |services| {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, link) = describe(&app, &ada, document_id).await?;
     let url = link["url"].as_str().unwrap_or_default().to_owned();
-    let response = app.http.get(&url).header("range", "bytes=500000-").send().await?;
+    let response = app
+        .http
+        .get(&url)
+        .header("range", "bytes=500000-")
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let response = app.http.get(&url).header("range", "bytes=-9").send().await?;
+    let response = app
+        .http
+        .get(&url)
+        .header("range", "bytes=-9")
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(response.bytes().await?.as_ref(), &document[document.len() - 9..]);
+    assert_eq!(
+        response.bytes().await?.as_ref(),
+        &document[document.len() - 9..]
+    );
     let (status, stored) = fetch(&app, &url).await?;
     assert_eq!((status, stored == document), (StatusCode::OK, true));
 
-    // A media id that does not exist.
+    // A media id that does not exist, or is not a number; a query that is not one.
     let (status, _) = describe(&app, &ada, 987_654_321).await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = as_device(&app, reqwest::Method::GET, "/v1/media/photo.jpg", &ada)
+        .send()
+        .await?;
+    assert_eq!(
+        refusal(&answer(response).await?),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let refused = upload(&app, &ada, "encrypted=maybe", jpeg(10, 10)?).await?;
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+    let (status, _) = fetch(&app, &app.url(&format!("/v1/media/{document_id}/content"))).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     app.stop().await
 });
 
@@ -123,31 +195,61 @@ scenario!(a_large_file_uploads_in_chunks_and_resumes, |services| {
     };
 
     let (status, progress) = answer(put_chunk(0, file[..100_000].to_vec(), &ada).await?).await?;
-    assert_eq!((status, progress["offset"].as_i64()), (StatusCode::OK, Some(100_000)));
+    assert_eq!(
+        (status, progress["offset"].as_i64()),
+        (StatusCode::OK, Some(100_000))
+    );
     // A repeated chunk (its answer was lost) is told where to continue.
     let refused = answer(put_chunk(0, file[..100_000].to_vec(), &ada).await?).await?;
-    assert_eq!(refusal(&refused), (StatusCode::CONFLICT, Some("offset_mismatch")));
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::CONFLICT, Some("offset_mismatch"))
+    );
     // Someone else's upload does not exist for them.
     let refused = answer(put_chunk(100_000, file[100_000..200_000].to_vec(), &bob).await?).await?;
-    assert_eq!(refusal(&refused), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     // Completing early says how far it got.
     let complete = format!("{path}/complete");
-    let response = as_device(&app, reqwest::Method::POST, &complete, &ada).send().await?;
-    assert_eq!(refusal(&answer(response).await?), (StatusCode::CONFLICT, Some("incomplete_upload")));
+    let response = as_device(&app, reqwest::Method::POST, &complete, &ada)
+        .send()
+        .await?;
+    assert_eq!(
+        refusal(&answer(response).await?),
+        (StatusCode::CONFLICT, Some("incomplete_upload"))
+    );
     // Resume from where the server says.
-    let response = as_device(&app, reqwest::Method::GET, &path, &ada).send().await?;
+    let response = as_device(&app, reqwest::Method::GET, &path, &ada)
+        .send()
+        .await?;
     let (_, status_view) = answer(response).await?;
     let offset = usize::try_from(status_view["offset"].as_i64().unwrap_or(0))?;
     assert_eq!(offset, 100_000);
     // A chunk past the announced size is refused.
-    let refused = answer(put_chunk(offset, [file[offset..].to_vec(), vec![0; 10]].concat(), &ada).await?).await?;
-    assert_eq!(refusal(&refused), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")));
-    let (status, _) = answer(put_chunk(offset, file[offset..200_000].to_vec(), &ada).await?).await?;
+    let refused = answer(
+        put_chunk(
+            offset,
+            [file[offset..].to_vec(), vec![0; 10]].concat(),
+            &ada,
+        )
+        .await?,
+    )
+    .await?;
+    assert_eq!(
+        refusal(&refused),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
+    );
+    let (status, _) =
+        answer(put_chunk(offset, file[offset..200_000].to_vec(), &ada).await?).await?;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = answer(put_chunk(200_000, file[200_000..].to_vec(), &ada).await?).await?;
     assert_eq!(status, StatusCode::OK);
 
-    let response = as_device(&app, reqwest::Method::POST, &complete, &ada).send().await?;
+    let response = as_device(&app, reqwest::Method::POST, &complete, &ada)
+        .send()
+        .await?;
     let (status, stored) = answer(response).await?;
     assert_eq!(status, StatusCode::CREATED, "{stored}");
     assert_eq!(stored["size"].as_u64(), Some(file.len() as u64));
@@ -155,7 +257,9 @@ scenario!(a_large_file_uploads_in_chunks_and_resumes, |services| {
     let (_, bytes) = fetch(&app, link["url"].as_str().unwrap_or_default()).await?;
     assert!(bytes == file, "the assembled file differs");
     // The upload is finished: it no longer exists.
-    let response = as_device(&app, reqwest::Method::GET, &path, &ada).send().await?;
+    let response = as_device(&app, reqwest::Method::GET, &path, &ada)
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     // With S3, the whole file may go straight to the bucket through a presigned PUT.
@@ -168,15 +272,24 @@ scenario!(a_large_file_uploads_in_chunks_and_resumes, |services| {
     match (&services.s3, started["put_url"].as_str()) {
         (Some(_), Some(put_url)) => {
             let response = app.http.put(put_url).body(photo.clone()).send().await?;
-            assert!(response.status().is_success(), "presigned PUT: {}", response.status());
+            assert!(
+                response.status().is_success(),
+                "presigned PUT: {}",
+                response.status()
+            );
             let complete = format!(
                 "/v1/media/uploads/{}/complete",
                 started["upload_id"].as_str().unwrap_or_default()
             );
-            let response = as_device(&app, reqwest::Method::POST, &complete, &ada).send().await?;
+            let response = as_device(&app, reqwest::Method::POST, &complete, &ada)
+                .send()
+                .await?;
             let (status, stored) = answer(response).await?;
             assert_eq!(status, StatusCode::CREATED, "{stored}");
-            assert_eq!((stored["mime"].as_str(), stored["width"].as_i64()), (Some("image/jpeg"), Some(640)));
+            assert_eq!(
+                (stored["mime"].as_str(), stored["width"].as_i64()),
+                (Some("image/jpeg"), Some(640))
+            );
         }
         (None, None) => {}
         (s3, put_url) => anyhow::bail!("S3 configured: {}, put_url: {put_url:?}", s3.is_some()),

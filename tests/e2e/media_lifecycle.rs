@@ -72,11 +72,16 @@ scenario!(unreferenced_and_orphaned_media_are_collected, |services| {
         .await?;
     let (_, started) = answer(response).await?;
     let upload_id = started["upload_id"].as_str().unwrap_or_default().to_owned();
-    let response = as_device(&app, reqwest::Method::PUT, &format!("/v1/media/uploads/{upload_id}"), &ada)
-        .header("upload-offset", "0")
-        .body(vec![7u8; 500])
-        .send()
-        .await?;
+    let response = as_device(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/v1/media/uploads/{upload_id}"),
+        &ada,
+    )
+    .header("upload-offset", "0")
+    .body(vec![7u8; 500])
+    .send()
+    .await?;
     assert_eq!(response.status(), StatusCode::OK);
     media_uploads::Entity::update_many()
         .col_expr(media_uploads::Column::ExpiresAt, Expr::value(0i64))
@@ -85,16 +90,36 @@ scenario!(unreferenced_and_orphaned_media_are_collected, |services| {
         .await?;
 
     let ctx = collector(&app).await?;
-    assert_eq!(collect(&ctx).await?, 2, "the unsent photo and the abandoned upload");
-    assert!(media::Entity::find_by_id(unsent_id).one(&db).await?.is_none());
-    assert!(!stored(&app, &unsent_row.storage_key).await?, "object left behind");
-    assert!(media_uploads::Entity::find_by_id(upload_id).one(&db).await?.is_none());
+    assert_eq!(
+        collect(&ctx).await?,
+        2,
+        "the unsent photo and the abandoned upload"
+    );
+    assert!(
+        media::Entity::find_by_id(unsent_id)
+            .one(&db)
+            .await?
+            .is_none()
+    );
+    assert!(
+        !stored(&app, &unsent_row.storage_key).await?,
+        "object left behind"
+    );
+    assert!(
+        media_uploads::Entity::find_by_id(upload_id)
+            .one(&db)
+            .await?
+            .is_none()
+    );
     let (status, _) = describe(&app, &bob, sent_id).await?;
     assert_eq!(status, StatusCode::OK, "the sent photo must stay");
 
     // The only message carrying it is deleted: the photo goes too.
     messages::Entity::update_many()
-        .col_expr(messages::Column::DeletedAt, Expr::value(natter_workers::now_ms()))
+        .col_expr(
+            messages::Column::DeletedAt,
+            Expr::value(natter_workers::now_ms()),
+        )
         .filter(messages::Column::MediaId.eq(sent_id))
         .exec(&db)
         .await?;

@@ -44,7 +44,11 @@ async fn main() -> anyhow::Result<()> {
         .body(file.clone())
         .send()
         .await?;
-    anyhow::ensure!(response.status().is_success(), "upload: {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "upload: {}",
+        response.status()
+    );
     let single = started.elapsed().as_secs_f64();
 
     // A different file (no dedupe): flip the last byte.
@@ -59,19 +63,31 @@ async fn main() -> anyhow::Result<()> {
     let session: Value = response.json().await?;
     let upload_id = session["upload_id"].as_str().unwrap_or_default().to_owned();
     for (index, chunk) in file.chunks(CHUNK).enumerate() {
-        let response = auth(app.http.put(app.url(&format!("/v1/media/uploads/{upload_id}"))))
-            .header("upload-offset", (index * CHUNK).to_string())
-            .body(chunk.to_vec())
-            .send()
-            .await?;
-        anyhow::ensure!(response.status().is_success(), "chunk: {}", response.status());
+        let response = auth(
+            app.http
+                .put(app.url(&format!("/v1/media/uploads/{upload_id}"))),
+        )
+        .header("upload-offset", (index * CHUNK).to_string())
+        .body(chunk.to_vec())
+        .send()
+        .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "chunk: {}",
+            response.status()
+        );
     }
-    let response = auth(app.http.post(app.url(&format!(
-        "/v1/media/uploads/{upload_id}/complete"
-    ))))
+    let response = auth(
+        app.http
+            .post(app.url(&format!("/v1/media/uploads/{upload_id}/complete"))),
+    )
     .send()
     .await?;
-    anyhow::ensure!(response.status().is_success(), "complete: {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "complete: {}",
+        response.status()
+    );
     let chunked = started.elapsed().as_secs_f64();
 
     let mib = SIZE as f64 / (1024.0 * 1024.0);

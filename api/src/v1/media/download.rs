@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,11 @@ fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such media")
 }
 
+/// A media id from the path; anything but a number is `404 not_found`.
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| not_found())
+}
+
 /// The live media row `media_id`, or `404 not_found`.
 async fn live(ctx: &ApiContext, media_id: i64) -> Result<media::Model, ApiError> {
     match media::Entity::find_by_id(media_id)
@@ -41,9 +47,10 @@ async fn live(ctx: &ApiContext, media_id: i64) -> Result<media::Model, ApiError>
 pub(super) async fn describe(
     State(ctx): State<ApiContext>,
     Device(identity): Device,
-    Path(media_id): Path<i64>,
+    Path(media_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<DownloadView>, ApiError> {
+    let media_id = parse_id(&media_id)?;
     let item = live(&ctx, media_id).await?;
     let now = natter_accounts::now_ms();
     if !may_download(&ctx.db, identity.user_id, &item, now).await? {
@@ -95,10 +102,18 @@ pub(super) struct ContentQuery {
 
 pub(super) async fn content(
     State(ctx): State<ApiContext>,
-    Path(media_id): Path<i64>,
-    Query(query): Query<ContentQuery>,
+    Path(media_id): Path<String>,
+    query: Result<Query<ContentQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let media_id = parse_id(&media_id)?;
+    let Query(query) = query.map_err(|_| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the link is incomplete (variant, expires and sig are required)",
+        )
+    })?;
     if !verify(
         &ctx.settings,
         media_id,

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use futures_util::StreamExt;
@@ -40,10 +41,12 @@ pub(super) fn parse_kind(kind: Option<&str>) -> Result<Option<Kind>, ApiError> {
 pub(super) async fn upload(
     State(ctx): State<ApiContext>,
     Device(identity): Device,
-    Query(query): Query<UploadQuery>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<MediaView>), ApiError> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
     let declared = parse_kind(query.kind.as_deref())?;
     let media = &ctx.settings.media;
     let ceiling = declared.map_or_else(|| largest_limit(media), |kind| limit_for(media, kind));
