@@ -338,6 +338,41 @@ mod tests {
     }
 
     #[test]
+    fn webp_becomes_jpeg() {
+        let mut webp = Vec::new();
+        DynamicImage::ImageRgb8(RgbImage::from_fn(40, 30, |x, y| Rgb([x as u8, y as u8, 9])))
+            .write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut webp))
+            .expect("encodes");
+        let out = process_image(&webp, &ImageOptions::default()).expect("processes");
+        assert_eq!((out.mime, out.width, out.height), ("image/jpeg", 40, 30));
+    }
+
+    #[test]
+    fn an_animated_gif_keeps_its_frames_and_is_scaled() {
+        let mut gif = Vec::new();
+        {
+            let mut encoder = GifEncoder::new(&mut gif);
+            for shade in [0u8, 255] {
+                let frame = RgbaImage::from_pixel(300, 100, Rgba([shade, 0, 0, 255]));
+                encoder
+                    .encode_frame(Frame::new(frame))
+                    .expect("encodes a frame");
+            }
+        }
+        let options = ImageOptions {
+            max_dimension: 150,
+            ..ImageOptions::default()
+        };
+        let out = process_image(&gif, &options).expect("processes");
+        assert_eq!((out.mime, out.width, out.height), ("image/gif", 150, 50));
+        let frames = GifDecoder::new(Cursor::new(&out.bytes))
+            .expect("decodes")
+            .into_frames()
+            .count();
+        assert_eq!(frames, 2);
+    }
+
+    #[test]
     fn garbage_is_a_decode_error() {
         assert!(matches!(
             process_image(b"not an image at all", &ImageOptions::default()),

@@ -10,7 +10,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 use natter_accounts::Credentials;
 use natter_tests::mqtt::{ClientV5, Login, connect_v5};
-use natter_tests::{TestApp, scenario, spawn_app};
+use natter_tests::{TestApp, scenario, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
@@ -364,6 +364,26 @@ scenario!(
                 (StatusCode::FORBIDDEN, Some("forbidden"))
             );
         }
+        app.stop().await
+    }
+);
+
+scenario!(
+    without_ffmpeg_a_voice_note_is_stored_as_uploaded,
+    |services| {
+        let app = spawn_app_with(&services, |settings| {
+            settings.media.ffmpeg_path = "/nonexistent/ffmpeg".into();
+        })
+        .await?;
+        app.wait_healthy().await?;
+        let ada = app.create_user("+15551240031").await?;
+        let wav = voice_wav();
+        let (status, view) = upload(&app, &ada, "kind=voice", wav.clone()).await?;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+        assert_eq!(view["mime"], "audio/x-wav");
+        let (_, link) = describe(&app, &ada, id_of(&view)?).await?;
+        let (_, stored) = fetch(&app, link["url"].as_str().unwrap_or_default()).await?;
+        assert!(stored == wav, "the voice note changed without ffmpeg");
         app.stop().await
     }
 );
