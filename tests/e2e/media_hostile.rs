@@ -262,6 +262,17 @@ scenario!(a_large_file_uploads_in_chunks_and_resumes, |services| {
         .await?;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
+    // Uploads are not held to axum's 2 MB default body limit; JSON requests still are.
+    let big = [b"%PDF-1.7\n".to_vec(), noise(3 * 1024 * 1024, 5)].concat();
+    let (status, body) = upload(&app, &ada, "kind=file", big).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let padding = "x".repeat(3 * 1024 * 1024);
+    let response = as_device(&app, reqwest::Method::POST, "/v1/media/uploads", &ada)
+        .json(&json!({"size": 10, "padding": padding}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
     // With S3, the whole file may go straight to the bucket through a presigned PUT.
     let photo = jpeg(640, 480)?;
     let response = as_device(&app, reqwest::Method::POST, "/v1/media/uploads", &ada)

@@ -17,17 +17,23 @@ mod view;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::{get, post};
 
 use crate::v1::ApiContext;
 
 pub(crate) fn routes() -> Router<ApiContext> {
+    // Uploads and chunks stream to disk and hold themselves to the per-kind and chunk limits;
+    // every other route keeps axum's default body limit.
     Router::new()
-        .route("/v1/media", post(upload::upload))
+        .route(
+            "/v1/media",
+            post(upload::upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/media/uploads", post(resumable::start))
         .route(
             "/v1/media/uploads/{upload_id}",
-            get(resumable::status).put(resumable::chunk),
+            get(resumable::status).put(resumable::chunk.layer(DefaultBodyLimit::disable())),
         )
         .route(
             "/v1/media/uploads/{upload_id}/complete",
@@ -35,6 +41,4 @@ pub(crate) fn routes() -> Router<ApiContext> {
         )
         .route("/v1/media/{media_id}", get(download::describe))
         .route("/v1/media/{media_id}/content", get(download::content))
-        // Uploads stream to disk and enforce the per-kind limits themselves.
-        .layer(DefaultBodyLimit::disable())
 }
