@@ -28,6 +28,9 @@ pub struct MediaGc {
     pub store: Arc<dyn ObjectStore>,
     /// How long an unreferenced upload is kept.
     pub grace: Duration,
+    /// How old an object under `uploads/` without an upload row must be before it goes: longer
+    /// than a presigned PUT lives, so that a client still uploading is never cut off.
+    pub stray_age: Duration,
 }
 
 impl MediaGc {
@@ -36,6 +39,7 @@ impl MediaGc {
         MediaGc {
             store,
             grace: settings.gc_grace(),
+            stray_age: settings.gc_grace().max(settings.url_ttl() * 2),
         }
     }
 }
@@ -52,11 +56,17 @@ pub async fn run_once(ctx: &WorkersContext, now_ms: i64) -> Result<Outcome> {
     };
     let uploads = collect_uploads(ctx, gc, now_ms).await?;
     let items = collect_media(ctx, gc, now_ms).await?;
-    if uploads + items == 0 {
+    let strays = collect_stray_objects(ctx, gc, now_ms).await?;
+    if uploads + items + strays == 0 {
         return Ok(Outcome::Idle);
     }
-    info!(uploads, media = items, "collected media");
-    Ok(Outcome::Worked(uploads + items))
+    info!(
+        uploads,
+        media = items,
+        stray_objects = strays,
+        "collected media"
+    );
+    Ok(Outcome::Worked(uploads + items + strays))
 }
 
 /// The rule: deleted, or older than the grace period with nothing referring to it.
@@ -151,6 +161,51 @@ async fn collect_uploads(ctx: &WorkersContext, gc: &MediaGc, now_ms: i64) -> Res
             .rows_affected;
     }
     Ok(collected)
+}
+
+/// Objects under `uploads/{id}/` whose upload row is gone (a presigned PUT replayed after
+/// `complete`, a chunk whose row update lost a race, a removal that failed), once older than
+/// `gc.stray_age`. At most `ctx.batch_size` uploads' objects per round.
+async fn collect_stray_objects(ctx: &WorkersContext, gc: &MediaGc, now_ms: i64) -> Result<u64> {
+    let age_ms = i64::try_from(gc.stray_age.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = now_ms.saturating_sub(age_ms);
+    let listing = match gc
+        .store
+        .list_with_delimiter(Some(&ObjectPath::from("uploads")))
+        .await
+    {
+        Ok(listing) => listing,
+        Err(object_store::Error::NotFound { .. }) => return Ok(0),
+        Err(err) => return Err(Error::MediaStore(err)),
+    };
+    let mut deleted = 0;
+    let batch = usize::try_from(ctx.batch_size).unwrap_or(usize::MAX);
+    for prefix in listing.common_prefixes.into_iter().take(batch) {
+        let Some(upload_id) = prefix.filename() else {
+            continue;
+        };
+        let live = media_uploads::Entity::find_by_id(upload_id.to_owned())
+            .one(&ctx.db)
+            .await
+            .map_err(Error::MediaGc)?
+            .is_some();
+        if live {
+            continue;
+        }
+        let stale: Vec<ObjectPath> = gc
+            .store
+            .list(Some(&prefix))
+            .try_filter(|meta| std::future::ready(meta.last_modified.timestamp_millis() < cutoff))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(Error::MediaStore)?;
+        for location in stale {
+            delete_object(gc, &location).await;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 async fn delete_object(gc: &MediaGc, location: &ObjectPath) {
