@@ -22,7 +22,7 @@ use natter_entities::{contacts, users};
 use natter_presence::{
     DeviceRef, EventSink, InProcessStore, Leaving, PresenceService, PresenceStore, RedisStore,
 };
-use sea_orm::{Database, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, EntityTrait, Set};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Default)]
@@ -114,7 +114,11 @@ async fn watched_by(db: &DatabaseConnection, owners: &[i64], watcher: i64) -> an
 async fn wait_for(sink: &CountingSink, count: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while sink.events.load(Ordering::Relaxed) < count {
-        anyhow::ensure!(Instant::now() < deadline, "events never arrived");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} of {count} events arrived",
+            sink.events.load(Ordering::Relaxed)
+        );
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
@@ -130,7 +134,15 @@ async fn main() -> anyhow::Result<()> {
     let database_url = options.database.clone().unwrap_or_else(|| {
         format!("sqlite:{}?mode=rwc", data_dir.join("bench.db").display())
     });
-    let db = Database::connect(&database_url).await?;
+    // As natter connects (src/db.rs): SQLite in WAL mode with one connection.
+    let mut connect = ConnectOptions::new(database_url.clone());
+    if database_url.starts_with("sqlite:") {
+        connect.max_connections(1).map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+        });
+    }
+    let db = Database::connect(connect).await?;
     natter_entities::migrate(&db).await?;
     let backend = if options.redis.is_some() { "redis" } else { "in-process" };
     println!("store: {backend}, database: {}", database_url.split(':').next().unwrap_or(""));

@@ -33,8 +33,6 @@ use crate::event::{PresenceEvent, PresenceState};
 use crate::store::{DeviceRef, PresenceStore, UserPresence};
 use crate::telemetry::{CHANGES, EMITTED, EVENTS_OUT, REAPED, STORE_ERRORS, STORE_UP};
 
-/// Changes waiting for the fan-out task before the service waits for it.
-const FANOUT_QUEUE: usize = 4096;
 /// How long shutdown may spend unregistering the node.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(2);
 
@@ -210,7 +208,9 @@ impl PresenceService {
             handle,
         } = self;
         drop(handle);
-        let (fanout_tx, fanout_rx) = mpsc::channel(FANOUT_QUEUE);
+        // Unbounded: the loop must never wait for the database, or heartbeats would stall
+        // and the node would look dead. Coalescing bounds what queues up per user.
+        let (fanout_tx, fanout_rx) = mpsc::unbounded_channel();
         let fanout = tokio::spawn(fan_out(db.clone(), sink, fanout_rx));
         let mut state = State {
             node,
@@ -223,16 +223,20 @@ impl PresenceService {
         };
         gauge!(STORE_UP).set(1.0);
         info!(node = %state.node, "presence started");
-        let mut ticker = tokio::time::interval(heartbeat);
+        // The node must be alive in the store before its first device registers there.
+        state.beat().await;
+        let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let deadline = state.coalescer.next_deadline();
+            // Heartbeats and due changes first: each is ready at most once per interval, so
+            // they cannot starve the reports, and a flood of reports cannot starve them.
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some(command) = commands.recv() => state.apply(command).await,
                 _ = ticker.tick() => state.beat().await,
                 _ = sleep_until(deadline) => state.flush_due().await,
+                Some(command) = commands.recv() => state.apply(command).await,
             }
         }
         let State {
@@ -279,7 +283,7 @@ struct State {
     dirty: HashSet<i64>,
     healthy: bool,
     coalescer: Coalescer<Change>,
-    fanout: mpsc::Sender<(i64, Change)>,
+    fanout: mpsc::UnboundedSender<(i64, Change)>,
 }
 
 impl State {
@@ -408,7 +412,7 @@ impl State {
 
     async fn emit(&mut self, user_id: i64, change: Change) {
         counter!(EMITTED).increment(1);
-        if self.fanout.send((user_id, change)).await.is_err() {
+        if self.fanout.send((user_id, change)).is_err() {
             warn!(user_id, "presence fan-out stopped, dropping a change");
         }
     }
@@ -432,7 +436,7 @@ impl State {
 async fn fan_out(
     db: DatabaseConnection,
     sink: Arc<dyn EventSink>,
-    mut changes: mpsc::Receiver<(i64, Change)>,
+    mut changes: mpsc::UnboundedReceiver<(i64, Change)>,
 ) {
     while let Some((user_id, change)) = changes.recv().await {
         if let Err(err) = deliver(&db, sink.as_ref(), user_id, change).await {
