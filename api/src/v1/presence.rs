@@ -48,7 +48,10 @@ async fn one(
     Device(caller): Device,
     Path(user_id): Path<String>,
 ) -> Result<Json<PresenceEvent>, ApiError> {
-    let user_id = parse_id(&user_id)?;
+    // As every path id in /v1: one that is not a number names nothing.
+    let user_id = parse_id(&user_id).map_err(|_| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such user")
+    })?;
     let answer = handle(&ctx)?
         .query(caller.user_id, user_id)
         .await
@@ -92,6 +95,6 @@ fn parse_id(input: &str) -> Result<i64, ApiError> {
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| {
-            ApiError::bad_request("invalid_user_id", format!("{input:?} is not a user id"))
+            ApiError::bad_request("invalid_users", format!("{input:?} is not a user id"))
         })
 }
