@@ -93,6 +93,11 @@ async fn run_session(
     options.set_clean_session(true);
     options.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, ctx.channel_capacity);
+    // Small packets both ways (publish, ack): without this, Nagle's algorithm and delayed
+    // ACKs add about 40 ms to every message.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
     let handler = messaging::Handler::new(
         ctx.db.clone(),

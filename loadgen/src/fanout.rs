@@ -108,6 +108,9 @@ async fn subscriber(
     options.set_credentials(&device.username, &device.password);
     options.set_keep_alive(Duration::from_secs(120));
     let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     client
         .subscribe(format!("u/{user}/inbox"), QoS::AtLeastOnce)
         .await?;

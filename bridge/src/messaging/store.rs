@@ -5,7 +5,7 @@ use natter_entities::{
     blocks, conversations, deliveries, group_members, groups, media, messages, users,
 };
 use natter_proto::envelope::{MessageKind, ReceiptStatus, Target};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -365,19 +365,33 @@ async fn group_conversation(
     find_or_create(txn, key, new, now).await
 }
 
-/// The conversation matching `key`, or `new` inserted with sequence 0.
+/// The conversation matching `key`, or `new` inserted with sequence 0. Two bridge sessions
+/// may create the same conversation at once: the insert yields to the other one's row (ON
+/// CONFLICT DO NOTHING) instead of failing, which on PostgreSQL would abort the transaction.
 async fn find_or_create(
     txn: &impl ConnectionTrait,
     key: Condition,
     mut new: conversations::ActiveModel,
     now: i64,
 ) -> Result<conversations::Model, DbErr> {
-    if let Some(conversation) = conversations::Entity::find().filter(key).one(txn).await? {
+    if let Some(conversation) = conversations::Entity::find()
+        .filter(key.clone())
+        .one(txn)
+        .await?
+    {
         return Ok(conversation);
     }
     new.last_seq = Set(0);
     new.created_at = Set(now);
-    new.insert(txn).await
+    conversations::Entity::insert(new)
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(txn)
+        .await?;
+    conversations::Entity::find()
+        .filter(key)
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("conversation after insert".into()))
 }
 
 /// What a receipt changed for one message sender.
