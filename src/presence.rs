@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use natter_broker::{Broker, DisconnectReason, Identity, PresenceHook, Role};
 use natter_config::Settings;
-use natter_presence::{EventSink, InProcessStore, Leaving, PresenceHandle, PresenceStore, RedisStore};
+use natter_presence::{
+    EventSink, InProcessStore, Leaving, PresenceHandle, PresenceStore, RedisStore,
+};
 use secrecy::ExposeSecret;
 
 /// Tells presence about the edge's sessions.
@@ -70,9 +72,14 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Arc<dyn PresenceStore>
                     .max(1),
             );
             Arc::new(
-                RedisStore::connect(url.expose_secret(), &settings.redis.key_prefix, ttl, timeout)
-                    .await
-                    .context("starting presence")?,
+                RedisStore::connect(
+                    url.expose_secret(),
+                    &settings.redis.key_prefix,
+                    ttl,
+                    timeout,
+                )
+                .await
+                .context("starting presence")?,
             )
         }
         None => Arc::new(InProcessStore::new(ttl)),

@@ -53,7 +53,9 @@ fn options() -> anyhow::Result<Options> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let value = args.next().with_context(|| format!("{arg} needs a value"))?;
+        let value = args
+            .next()
+            .with_context(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
             "--redis" => options.redis = Some(value),
             "--database" => options.database = Some(value),
@@ -131,9 +133,10 @@ async fn main() -> anyhow::Result<()> {
     let ttl = Duration::from_secs(60);
     let data_dir = std::env::temp_dir().join(format!("presence-bench-{}", std::process::id()));
     std::fs::create_dir_all(&data_dir)?;
-    let database_url = options.database.clone().unwrap_or_else(|| {
-        format!("sqlite:{}?mode=rwc", data_dir.join("bench.db").display())
-    });
+    let database_url = options
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}?mode=rwc", data_dir.join("bench.db").display()));
     // As natter connects (src/db.rs): SQLite in WAL mode with one connection.
     let mut connect = ConnectOptions::new(database_url.clone());
     if database_url.starts_with("sqlite:") {
@@ -144,16 +147,28 @@ async fn main() -> anyhow::Result<()> {
     }
     let db = Database::connect(connect).await?;
     natter_entities::migrate(&db).await?;
-    let backend = if options.redis.is_some() { "redis" } else { "in-process" };
-    println!("store: {backend}, database: {}", database_url.split(':').next().unwrap_or(""));
+    let backend = if options.redis.is_some() {
+        "redis"
+    } else {
+        "in-process"
+    };
+    println!(
+        "store: {backend}, database: {}",
+        database_url.split(':').next().unwrap_or("")
+    );
 
     // 1. The store alone.
     let store_only = store(&options, ttl).await?;
-    store_only.heartbeat("bench-node", natter_presence::now_ms()).await?;
+    store_only
+        .heartbeat("bench-node", natter_presence::now_ms())
+        .await?;
     let n = options.changes;
     let started = Instant::now();
     for i in 0..n as i64 {
-        let device = DeviceRef { user_id: 1_000_000 + i, device_id: i };
+        let device = DeviceRef {
+            user_id: 1_000_000 + i,
+            device_id: i,
+        };
         store_only.device_online("bench-node", device).await?;
         store_only.device_offline("bench-node", device, 1).await?;
     }
@@ -164,7 +179,10 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..n as i64 {
         let store = store_only.clone();
         in_flight.push(async move {
-            let device = DeviceRef { user_id: 2_000_000 + i, device_id: i };
+            let device = DeviceRef {
+                user_id: 2_000_000 + i,
+                device_id: i,
+            };
             store.device_online("bench-node", device).await?;
             store.device_offline("bench-node", device, 1).await
         });
@@ -189,7 +207,12 @@ async fn main() -> anyhow::Result<()> {
         ..PresenceSettings::default()
     };
     let sink = Arc::new(CountingSink::default());
-    let service = PresenceService::new(&settings, store(&options, ttl).await?, db.clone(), sink.clone());
+    let service = PresenceService::new(
+        &settings,
+        store(&options, ttl).await?,
+        db.clone(),
+        sink.clone(),
+    );
     let handle = service.handle();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(service.run(shutdown.clone()));
@@ -218,7 +241,11 @@ async fn main() -> anyhow::Result<()> {
         watched_by(&db, &[owner], watcher).await?;
     }
     let watchers = natter_presence::watchers::of(&db, owner).await?;
-    anyhow::ensure!(watchers.len() as i64 == options.watchers, "watchers: {}", watchers.len());
+    anyhow::ensure!(
+        watchers.len() as i64 == options.watchers,
+        "watchers: {}",
+        watchers.len()
+    );
     let started = Instant::now();
     let rounds = 100;
     for _ in 0..rounds {

@@ -170,12 +170,22 @@ mod tests {
         let mut coalescer = Coalescer::new(WINDOW);
         let start = Instant::now();
         assert_eq!(coalescer.offer(1, true, start), Some(true));
-        assert_eq!(coalescer.offer(1, false, start + Duration::from_millis(10)), None);
+        assert_eq!(
+            coalescer.offer(1, false, start + Duration::from_millis(10)),
+            None
+        );
         assert_eq!(coalescer.next_deadline(), Some(start + WINDOW));
-        assert!(coalescer.due(start + WINDOW - Duration::from_millis(1)).is_empty());
+        assert!(
+            coalescer
+                .due(start + WINDOW - Duration::from_millis(1))
+                .is_empty()
+        );
         assert_eq!(coalescer.due(start + WINDOW), vec![(1, false)]);
         // That emission opened a new window.
-        assert_eq!(coalescer.offer(1, true, start + WINDOW + Duration::from_millis(1)), None);
+        assert_eq!(
+            coalescer.offer(1, true, start + WINDOW + Duration::from_millis(1)),
+            None
+        );
         assert_eq!(coalescer.due(start + WINDOW * 2), vec![(1, true)]);
     }
 

@@ -54,15 +54,17 @@ impl Inner {
     }
 
     fn online(&self, user_id: i64, now_ms: i64) -> bool {
-        self.users.get(&user_id).is_some_and(|devices| {
-            devices.values().any(|node| self.alive(node, now_ms))
-        })
+        self.users
+            .get(&user_id)
+            .is_some_and(|devices| devices.values().any(|node| self.alive(node, now_ms)))
     }
 
     /// Unregisters `device` if `node` holds it.
     fn unregister(&mut self, node: &str, device: DeviceRef) {
         if let Some(devices) = self.users.get_mut(&device.user_id)
-            && devices.get(&device.device_id).is_some_and(|held| held == node)
+            && devices
+                .get(&device.device_id)
+                .is_some_and(|held| held == node)
         {
             devices.remove(&device.device_id);
             if devices.is_empty() {
@@ -98,7 +100,11 @@ impl Inner {
 }
 
 impl PresenceStore for InProcessStore {
-    fn device_online<'a>(&'a self, node: &'a str, device: DeviceRef) -> BoxFuture<'a, Result<bool>> {
+    fn device_online<'a>(
+        &'a self,
+        node: &'a str,
+        device: DeviceRef,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let now = crate::now_ms();
             let mut inner = self.lock();

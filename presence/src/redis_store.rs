@@ -232,7 +232,11 @@ impl RedisStore {
 }
 
 impl PresenceStore for RedisStore {
-    fn device_online<'a>(&'a self, node: &'a str, device: DeviceRef) -> BoxFuture<'a, Result<bool>> {
+    fn device_online<'a>(
+        &'a self,
+        node: &'a str,
+        device: DeviceRef,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let mut manager = self.manager.clone();
             let went_online: i64 = self
@@ -349,7 +353,11 @@ impl PresenceStore for RedisStore {
             let mut reaped = Vec::new();
             for node in candidates {
                 let (last_seen, users) = self.remove(&node, None).await?;
-                reaped.extend(users.into_iter().map(|user_id| Reaped { user_id, last_seen }));
+                reaped.extend(
+                    users
+                        .into_iter()
+                        .map(|user_id| Reaped { user_id, last_seen }),
+                );
             }
             Ok(reaped)
         })

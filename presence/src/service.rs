@@ -78,8 +78,16 @@ pub struct PresenceService {
 
 #[derive(Debug)]
 enum Command {
-    Connected { device: DeviceRef, session: u64 },
-    Disconnected { device: DeviceRef, session: u64, leaving: Leaving, at_ms: i64 },
+    Connected {
+        device: DeviceRef,
+        session: u64,
+    },
+    Disconnected {
+        device: DeviceRef,
+        session: u64,
+        leaving: Leaving,
+        at_ms: i64,
+    },
     Settled(oneshot::Sender<()>),
 }
 
@@ -240,7 +248,10 @@ impl PresenceService {
             }
         }
         let State {
-            node, store, fanout: fanout_tx, ..
+            node,
+            store,
+            fanout: fanout_tx,
+            ..
         } = state;
         drop(fanout_tx);
         let stopping = async {
@@ -257,7 +268,10 @@ impl PresenceService {
                 Err(err) => warn!(error = %err, "unregistering the node from presence failed"),
             }
         };
-        if tokio::time::timeout(SHUTDOWN_BUDGET, stopping).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_BUDGET, stopping)
+            .await
+            .is_err()
+        {
             warn!("presence did not finish unregistering the node in time");
         }
         info!(node = %node, "presence stopped");
@@ -370,7 +384,10 @@ impl State {
         if !self.healthy {
             self.healthy = true;
             gauge!(STORE_UP).set(1.0);
-            info!(dirty_users = self.dirty.len(), "presence store reachable again");
+            info!(
+                dirty_users = self.dirty.len(),
+                "presence store reachable again"
+            );
         }
         let dirty: Vec<i64> = self.dirty.drain().collect();
         for (index, user_id) in dirty.iter().enumerate() {

@@ -50,7 +50,8 @@ pub trait PresenceStore: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// When the store cannot be reached.
-    fn device_online<'a>(&'a self, node: &'a str, device: DeviceRef) -> BoxFuture<'a, Result<bool>>;
+    fn device_online<'a>(&'a self, node: &'a str, device: DeviceRef)
+    -> BoxFuture<'a, Result<bool>>;
 
     /// Unregisters `device` from `node` at `at_ms` (unix ms). Does nothing when the registry
     /// names another node (the device has moved). Returns `true` when its user is now offline

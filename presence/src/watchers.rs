@@ -24,10 +24,7 @@ pub async fn of<C: ConnectionTrait>(db: &C, owner_id: i64) -> Result<Vec<i64>> {
         return Ok(Vec::new());
     };
     // The same reading as `may_see`: a deleted owner or an unreadable setting shows nothing.
-    let audience = owner
-        .last_seen_privacy
-        .parse()
-        .unwrap_or(Audience::Nobody);
+    let audience = owner.last_seen_privacy.parse().unwrap_or(Audience::Nobody);
     if owner.deleted_at.is_some() || audience == Audience::Nobody {
         return Ok(Vec::new());
     }
@@ -57,7 +54,11 @@ pub async fn of<C: ConnectionTrait>(db: &C, owner_id: i64) -> Result<Vec<i64>> {
         .all(db)
         .await?;
     for (blocker, blocked) in blocked {
-        candidates.remove(if blocker == owner_id { &blocked } else { &blocker });
+        candidates.remove(if blocker == owner_id {
+            &blocked
+        } else {
+            &blocker
+        });
     }
     if audience == Audience::Contacts {
         let owners_contacts: BTreeSet<i64> = contacts::Entity::find()

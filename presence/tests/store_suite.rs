@@ -69,12 +69,32 @@ async fn a_user_is_online_while_any_of_their_devices_is() -> anyhow::Result<()> 
     for (name, store) in stores(LONG_TTL).await? {
         let store = store.as_ref();
         store.heartbeat("node-a", now_ms()).await?;
-        assert!(store.device_online("node-a", device(1, 10)).await?, "{name}");
-        assert!(!store.device_online("node-a", device(1, 11)).await?, "{name}");
-        assert_eq!(store.user_presence(1).await?, UserPresence::Online, "{name}");
-        assert!(!store.device_offline("node-a", device(1, 10), 1000).await?, "{name}");
-        assert_eq!(store.user_presence(1).await?, UserPresence::Online, "{name}");
-        assert!(store.device_offline("node-a", device(1, 11), 2000).await?, "{name}");
+        assert!(
+            store.device_online("node-a", device(1, 10)).await?,
+            "{name}"
+        );
+        assert!(
+            !store.device_online("node-a", device(1, 11)).await?,
+            "{name}"
+        );
+        assert_eq!(
+            store.user_presence(1).await?,
+            UserPresence::Online,
+            "{name}"
+        );
+        assert!(
+            !store.device_offline("node-a", device(1, 10), 1000).await?,
+            "{name}"
+        );
+        assert_eq!(
+            store.user_presence(1).await?,
+            UserPresence::Online,
+            "{name}"
+        );
+        assert!(
+            store.device_offline("node-a", device(1, 11), 2000).await?,
+            "{name}"
+        );
         assert_eq!(
             store.user_presence(1).await?,
             UserPresence::Offline {
@@ -95,7 +115,10 @@ async fn a_user_never_seen_is_offline_without_last_seen() -> anyhow::Result<()> 
             "{name}"
         );
         assert_eq!(store.node_of(device(404, 1)).await?, None, "{name}");
-        assert!(!store.device_offline("node-a", device(404, 1), 5).await?, "{name}");
+        assert!(
+            !store.device_offline("node-a", device(404, 1), 5).await?,
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -108,32 +131,62 @@ async fn the_registry_names_the_node_holding_a_device_and_a_moved_device_stays_o
         store.heartbeat("node-a", now_ms()).await?;
         store.heartbeat("node-b", now_ms()).await?;
         store.device_online("node-a", device(2, 20)).await?;
-        assert_eq!(store.node_of(device(2, 20)).await?.as_deref(), Some("node-a"), "{name}");
+        assert_eq!(
+            store.node_of(device(2, 20)).await?.as_deref(),
+            Some("node-a"),
+            "{name}"
+        );
         // The device reconnects through node b before node a notices it left.
-        assert!(!store.device_online("node-b", device(2, 20)).await?, "{name}");
-        assert!(!store.device_offline("node-a", device(2, 20), 7).await?, "{name}");
-        assert_eq!(store.user_presence(2).await?, UserPresence::Online, "{name}");
-        assert_eq!(store.node_of(device(2, 20)).await?.as_deref(), Some("node-b"), "{name}");
+        assert!(
+            !store.device_online("node-b", device(2, 20)).await?,
+            "{name}"
+        );
+        assert!(
+            !store.device_offline("node-a", device(2, 20), 7).await?,
+            "{name}"
+        );
+        assert_eq!(
+            store.user_presence(2).await?,
+            UserPresence::Online,
+            "{name}"
+        );
+        assert_eq!(
+            store.node_of(device(2, 20)).await?.as_deref(),
+            Some("node-b"),
+            "{name}"
+        );
     }
     Ok(())
 }
 
 #[tokio::test]
-async fn users_of_a_node_that_stops_heartbeating_go_offline_within_the_ttl() -> anyhow::Result<()>
-{
+async fn users_of_a_node_that_stops_heartbeating_go_offline_within_the_ttl() -> anyhow::Result<()> {
     let ttl = Duration::from_millis(400);
     for (name, store) in stores(ttl).await? {
         let store = store.as_ref();
         let last_beat = now_ms();
-        assert!(!store.heartbeat("crashing", last_beat).await?, "{name}: first beat");
-        assert!(store.heartbeat("crashing", last_beat).await?, "{name}: registered");
+        assert!(
+            !store.heartbeat("crashing", last_beat).await?,
+            "{name}: first beat"
+        );
+        assert!(
+            store.heartbeat("crashing", last_beat).await?,
+            "{name}: registered"
+        );
         store.device_online("crashing", device(3, 30)).await?;
         store.device_online("crashing", device(4, 40)).await?;
-        assert_eq!(store.user_presence(3).await?, UserPresence::Online, "{name}");
+        assert_eq!(
+            store.user_presence(3).await?,
+            UserPresence::Online,
+            "{name}"
+        );
 
         // No more heartbeats: queries turn offline once the TTL runs out, with no reaping.
         within(ttl * 5, || async {
-            Ok(matches!(store.user_presence(3).await?, UserPresence::Offline { .. }))
+            Ok(matches!(
+                store.user_presence(3).await?,
+                UserPresence::Offline { .. }
+            ))
         })
         .await
         .with_context(|| format!("{name}: user 3 still online"))?;
@@ -144,7 +197,10 @@ async fn users_of_a_node_that_stops_heartbeating_go_offline_within_the_ttl() -> 
         reaped.sort_by_key(|user| user.user_id);
         let users: Vec<(i64, i64)> = reaped.iter().map(|r| (r.user_id, r.last_seen)).collect();
         assert_eq!(users, vec![(3, last_beat), (4, last_beat)], "{name}");
-        assert!(store.reap_dead_nodes(now_ms()).await?.is_empty(), "{name}: reaped twice");
+        assert!(
+            store.reap_dead_nodes(now_ms()).await?.is_empty(),
+            "{name}: reaped twice"
+        );
         assert_eq!(
             store.user_presence(4).await?,
             UserPresence::Offline {
@@ -165,7 +221,11 @@ async fn a_live_node_is_never_reaped() -> anyhow::Result<()> {
         store.heartbeat("alive", now_ms()).await?;
         store.device_online("alive", device(5, 50)).await?;
         assert!(store.reap_dead_nodes(now_ms()).await?.is_empty(), "{name}");
-        assert_eq!(store.user_presence(5).await?, UserPresence::Online, "{name}");
+        assert_eq!(
+            store.user_presence(5).await?,
+            UserPresence::Online,
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -183,11 +243,21 @@ async fn resync_makes_the_registry_match_the_nodes_connections() -> anyhow::Resu
             .await?;
         assert_eq!(
             store.user_presence(6).await?,
-            UserPresence::Offline { last_seen: Some(99) },
+            UserPresence::Offline {
+                last_seen: Some(99)
+            },
             "{name}"
         );
-        assert_eq!(store.user_presence(7).await?, UserPresence::Online, "{name}");
-        assert_eq!(store.user_presence(8).await?, UserPresence::Online, "{name}");
+        assert_eq!(
+            store.user_presence(7).await?,
+            UserPresence::Online,
+            "{name}"
+        );
+        assert_eq!(
+            store.user_presence(8).await?,
+            UserPresence::Online,
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -211,7 +281,11 @@ async fn removing_a_node_takes_its_users_offline_but_not_users_online_elsewhere(
             },
             "{name}"
         );
-        assert_eq!(store.user_presence(10).await?, UserPresence::Online, "{name}");
+        assert_eq!(
+            store.user_presence(10).await?,
+            UserPresence::Online,
+            "{name}"
+        );
         store.ping().await?;
     }
     Ok(())

@@ -43,7 +43,11 @@ pub(crate) async fn person(app: &TestApp, phone: &str) -> anyhow::Result<Person>
 }
 
 /// `owner` puts `contact` in their address book.
-pub(crate) async fn add_contact(app: &TestApp, owner: &Person, contact: &Person) -> anyhow::Result<()> {
+pub(crate) async fn add_contact(
+    app: &TestApp,
+    owner: &Person,
+    contact: &Person,
+) -> anyhow::Result<()> {
     let db = app.db().await?;
     contacts::ActiveModel {
         owner_id: Set(owner.id()),
@@ -76,7 +80,11 @@ async fn block(app: &TestApp, blocker: &Person, blocked: &Person) -> anyhow::Res
     Ok(())
 }
 
-async fn set_last_seen_privacy(app: &TestApp, owner: &Person, audience: &str) -> anyhow::Result<()> {
+async fn set_last_seen_privacy(
+    app: &TestApp,
+    owner: &Person,
+    audience: &str,
+) -> anyhow::Result<()> {
     let db = app.db().await?;
     users::ActiveModel {
         id: Set(owner.id()),
@@ -153,38 +161,51 @@ fn quick(settings: &mut natter_config::Settings) {
     settings.presence.ttl_ms = 1000;
 }
 
-scenario!(a_contact_sees_a_user_go_online_then_offline_with_last_seen, |services| {
-    let app = spawn_app_with(&services, quick).await?;
-    let ada = person(&app, "+15551230001").await?;
-    let bob = person(&app, "+15551230002").await?;
-    mutual_contacts(&app, &ada, &bob).await?;
-    let mut bob_watch = watcher(&app, &bob).await?;
+scenario!(
+    a_contact_sees_a_user_go_online_then_offline_with_last_seen,
+    |services| {
+        let app = spawn_app_with(&services, quick).await?;
+        let ada = person(&app, "+15551230001").await?;
+        let bob = person(&app, "+15551230002").await?;
+        mutual_contacts(&app, &ada, &bob).await?;
+        let mut bob_watch = watcher(&app, &bob).await?;
 
-    let started = Instant::now();
-    let ada_phone = online(&app, &ada).await?;
-    let event = next_event(&mut bob_watch).await?;
-    assert_eq!(
-        event,
-        json!({"type": "presence", "user": ada.id(), "state": "online", "last_seen": null})
-    );
-    assert!(started.elapsed() < Duration::from_secs(2), "online took {:?}", started.elapsed());
-    assert_eq!(query(&app, &bob, ada.id()).await?["state"], "online");
+        let started = Instant::now();
+        let ada_phone = online(&app, &ada).await?;
+        let event = next_event(&mut bob_watch).await?;
+        assert_eq!(
+            event,
+            json!({"type": "presence", "user": ada.id(), "state": "online", "last_seen": null})
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "online took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(query(&app, &bob, ada.id()).await?["state"], "online");
 
-    let before = natter_accounts::now_ms();
-    disconnect(ada_phone).await?;
-    let event = next_event(&mut bob_watch).await?;
-    assert!(is_event(&event, ada.id(), "offline"), "{event}");
-    let last_seen = event["last_seen"].as_i64().unwrap_or_default();
-    assert!(last_seen >= before && last_seen <= natter_accounts::now_ms(), "{event}");
+        let before = natter_accounts::now_ms();
+        disconnect(ada_phone).await?;
+        let event = next_event(&mut bob_watch).await?;
+        assert!(is_event(&event, ada.id(), "offline"), "{event}");
+        let last_seen = event["last_seen"].as_i64().unwrap_or_default();
+        assert!(
+            last_seen >= before && last_seen <= natter_accounts::now_ms(),
+            "{event}"
+        );
 
-    let answer = query(&app, &bob, ada.id()).await?;
-    assert_eq!(answer, json!({"type": "presence", "user": ada.id(), "state": "offline", "last_seen": last_seen}));
-    let db = app.db().await?;
-    let stored = users::Entity::find_by_id(ada.id()).one(&db).await?;
-    assert_eq!(stored.and_then(|user| user.last_seen_at), Some(last_seen));
-    db.close().await?;
-    app.stop().await
-});
+        let answer = query(&app, &bob, ada.id()).await?;
+        assert_eq!(
+            answer,
+            json!({"type": "presence", "user": ada.id(), "state": "offline", "last_seen": last_seen})
+        );
+        let db = app.db().await?;
+        let stored = users::Entity::find_by_id(ada.id()).one(&db).await?;
+        assert_eq!(stored.and_then(|user| user.last_seen_at), Some(last_seen));
+        db.close().await?;
+        app.stop().await
+    }
+);
 
 scenario!(non_contacts_and_blocked_users_see_nothing, |services| {
     let app = spawn_app_with(&services, quick).await?;
@@ -209,13 +230,25 @@ scenario!(non_contacts_and_blocked_users_see_nothing, |services| {
     let mut dave_watch = watcher(&app, &dave).await?;
 
     let ada_phone = online(&app, &ada).await?;
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "online"));
+    assert!(is_event(
+        &next_event(&mut bob_watch).await?,
+        ada.id(),
+        "online"
+    ));
     disconnect(ada_phone).await?;
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "offline"));
+    assert!(is_event(
+        &next_event(&mut bob_watch).await?,
+        ada.id(),
+        "offline"
+    ));
 
     // Events go out in order: had Carol or Dave been told about Ada, it would come first.
     let _erin_phone = online(&app, &erin).await?;
-    for (name, watch) in [("carol", &mut carol_watch), ("dave", &mut dave_watch), ("bob", &mut bob_watch)] {
+    for (name, watch) in [
+        ("carol", &mut carol_watch),
+        ("dave", &mut dave_watch),
+        ("bob", &mut bob_watch),
+    ] {
         let event = next_event(watch).await?;
         assert!(is_event(&event, erin.id(), "online"), "{name} got {event}");
     }
@@ -225,7 +258,18 @@ scenario!(non_contacts_and_blocked_users_see_nothing, |services| {
             json!({"type": "presence", "user": ada.id(), "state": "hidden", "last_seen": null})
         );
     }
-    // Blocking hides in both directions: Dave does not see Erin... but Ada does not see Dave.
+    let login = bob.login();
+    let many: Value = app
+        .http
+        .get(app.url(&format!("/v1/presence?users={},{}", ada.id(), carol.id())))
+        .basic_auth(login.username, Some(login.password))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(many["presence"][0]["state"], "offline", "{many}");
+    assert_eq!(many["presence"][1]["state"], "hidden", "{many}");
+    // Blocking hides in both directions: Ada does not see Dave either.
     assert_eq!(query(&app, &ada, dave.id()).await?["state"], "hidden");
     // "nobody" hides from contacts too.
     set_last_seen_privacy(&app, &ada, "nobody").await?;
@@ -233,41 +277,50 @@ scenario!(non_contacts_and_blocked_users_see_nothing, |services| {
     app.stop().await
 });
 
-scenario!(a_user_is_online_while_any_device_is_and_a_take_over_does_not_flap, |services| {
-    let app = spawn_app_with(&services, |settings| {
-        quick(settings);
-        // No coalescing: any flap would reach the watcher.
-        settings.presence.coalesce_ms = 0;
-    })
-    .await?;
-    let ada = person(&app, "+15551230001").await?;
-    let bob = person(&app, "+15551230002").await?;
-    mutual_contacts(&app, &ada, &bob).await?;
-    let tablet = app.add_device(ada.id(), natter_accounts::Role::User).await?;
-    let mut bob_watch = watcher(&app, &bob).await?;
-
-    let phone = online(&app, &ada).await?;
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "online"));
-    let mut tablet_client = connect_v5(app.mqtt_addr(), &Login::from(&tablet));
-    tablet_client
-        .wait(|p| matches!(p, Packet::ConnAck(_)).then_some(()))
+scenario!(
+    a_user_is_online_while_any_device_is_and_a_take_over_does_not_flap,
+    |services| {
+        let app = spawn_app_with(&services, |settings| {
+            quick(settings);
+            // No coalescing: any flap would reach the watcher.
+            settings.presence.coalesce_ms = 0;
+        })
         .await?;
-    disconnect(phone).await?;
-    // The tablet reconnects: the new connection takes the old one over.
-    let tablet_again = connect_v5(app.mqtt_addr(), &Login::from(&tablet));
-    let mut tablet_again = tablet_again;
-    tablet_again
-        .wait(|p| matches!(p, Packet::ConnAck(_)).then_some(()))
-        .await?;
-    while tablet_client.next().await.is_ok() {}
-    assert_eq!(query(&app, &bob, ada.id()).await?["state"], "online");
-    disconnect(tablet_again).await?;
+        let ada = person(&app, "+15551230001").await?;
+        let bob = person(&app, "+15551230002").await?;
+        mutual_contacts(&app, &ada, &bob).await?;
+        let tablet = app
+            .add_device(ada.id(), natter_accounts::Role::User)
+            .await?;
+        let mut bob_watch = watcher(&app, &bob).await?;
 
-    // The first event after "online" is the final "offline": nothing in between.
-    let event = next_event(&mut bob_watch).await?;
-    assert!(is_event(&event, ada.id(), "offline"), "{event}");
-    app.stop().await
-});
+        let phone = online(&app, &ada).await?;
+        assert!(is_event(
+            &next_event(&mut bob_watch).await?,
+            ada.id(),
+            "online"
+        ));
+        let mut tablet_client = connect_v5(app.mqtt_addr(), &Login::from(&tablet));
+        tablet_client
+            .wait(|p| matches!(p, Packet::ConnAck(_)).then_some(()))
+            .await?;
+        disconnect(phone).await?;
+        // The tablet reconnects: the new connection takes the old one over.
+        let tablet_again = connect_v5(app.mqtt_addr(), &Login::from(&tablet));
+        let mut tablet_again = tablet_again;
+        tablet_again
+            .wait(|p| matches!(p, Packet::ConnAck(_)).then_some(()))
+            .await?;
+        while tablet_client.next().await.is_ok() {}
+        assert_eq!(query(&app, &bob, ada.id()).await?["state"], "online");
+        disconnect(tablet_again).await?;
+
+        // The first event after "online" is the final "offline": nothing in between.
+        let event = next_event(&mut bob_watch).await?;
+        assert!(is_event(&event, ada.id(), "offline"), "{event}");
+        app.stop().await
+    }
+);
 
 /// Opens a raw v3.1.1 connection with keep-alive `keep_alive` and returns it after CONNACK.
 async fn raw_connect(app: &TestApp, login: &Login, keep_alive: u16) -> anyhow::Result<TcpStream> {
@@ -280,7 +333,10 @@ async fn raw_connect(app: &TestApp, login: &Login, keep_alive: u16) -> anyhow::R
     stream.write_all(&bytes).await?;
     let mut received = BytesMut::new();
     loop {
-        anyhow::ensure!(stream.read_buf(&mut received).await? > 0, "closed before CONNACK");
+        anyhow::ensure!(
+            stream.read_buf(&mut received).await? > 0,
+            "closed before CONNACK"
+        );
         match v4::Packet::read(&mut received, usize::MAX) {
             Ok(v4::Packet::ConnAck(_)) => return Ok(stream),
             Ok(other) => anyhow::bail!("expected CONNACK, got {other:?}"),
@@ -290,87 +346,125 @@ async fn raw_connect(app: &TestApp, login: &Login, keep_alive: u16) -> anyhow::R
     }
 }
 
-scenario!(keep_alive_timeout_lost_connection_and_revocation_take_a_user_offline, |services| {
-    let app = spawn_app_with(&services, quick).await?;
-    let ada = person(&app, "+15551230001").await?;
-    let bob = person(&app, "+15551230002").await?;
-    mutual_contacts(&app, &ada, &bob).await?;
-    let mut bob_watch = watcher(&app, &bob).await?;
+scenario!(
+    keep_alive_timeout_lost_connection_and_revocation_take_a_user_offline,
+    |services| {
+        let app = spawn_app_with(&services, quick).await?;
+        let ada = person(&app, "+15551230001").await?;
+        let bob = person(&app, "+15551230002").await?;
+        mutual_contacts(&app, &ada, &bob).await?;
+        let mut bob_watch = watcher(&app, &bob).await?;
 
-    // A silent client: closed after 1.5 x its 1 s keep-alive.
-    let silent = raw_connect(&app, &ada.login(), 1).await?;
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "online"));
-    let started = Instant::now();
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "offline"));
-    assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
-    drop(silent);
-
-    // A phone losing its network, with a Last Will.
-    let phone = connect_v4_with(app.mqtt_addr(), &ada.login(), |options| {
-        options.set_last_will(rumqttc::LastWill::new(
-            format!("u/{}/out", ada.id()),
-            "gone",
-            rumqttc::QoS::AtLeastOnce,
-            false,
+        // A silent client: closed after 1.5 x its 1 s keep-alive.
+        let silent = raw_connect(&app, &ada.login(), 1).await?;
+        assert!(is_event(
+            &next_event(&mut bob_watch).await?,
+            ada.id(),
+            "online"
         ));
-    });
-    let mut phone = phone;
-    phone
-        .wait(|p| matches!(p, rumqttc::Packet::ConnAck(_)).then_some(()))
-        .await?;
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "online"));
-    drop(phone);
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "offline"));
+        let started = Instant::now();
+        assert!(is_event(
+            &next_event(&mut bob_watch).await?,
+            ada.id(),
+            "offline"
+        ));
+        assert!(
+            started.elapsed() >= Duration::from_millis(1000),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(silent);
 
-    // A revoked device is kicked.
-    let mut phone = online(&app, &ada).await?;
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "online"));
-    let db = app.db().await?;
-    natter_accounts::revoke_device(&db, ada.credentials.device_id).await?;
-    db.close().await?;
-    let worker = app.service().await?;
-    let control = ControlTopic::DeviceRevoked {
-        device_id: ada.credentials.device_id,
-    };
-    worker
-        .client
-        .publish(control.topic(), rumqttc::QoS::AtLeastOnce, false, "")
-        .await?;
-    while phone.next().await.is_ok() {}
-    assert!(is_event(&next_event(&mut bob_watch).await?, ada.id(), "offline"));
-    app.stop().await
-});
+        // A phone losing its network, with a Last Will.
+        let phone = connect_v4_with(app.mqtt_addr(), &ada.login(), |options| {
+            options.set_last_will(rumqttc::LastWill::new(
+                format!("u/{}/out", ada.id()),
+                "gone",
+                rumqttc::QoS::AtLeastOnce,
+                false,
+            ));
+        });
+        let mut phone = phone;
+        phone
+            .wait(|p| matches!(p, rumqttc::Packet::ConnAck(_)).then_some(()))
+            .await?;
+        assert!(is_event(
+            &next_event(&mut bob_watch).await?,
+            ada.id(),
+            "online"
+        ));
+        drop(phone);
+        assert!(is_event(
+            &next_event(&mut bob_watch).await?,
+            ada.id(),
+            "offline"
+        ));
 
-scenario!(a_flapping_phone_reaches_watchers_at_most_once_per_window, |services| {
-    let window = Duration::from_millis(1500);
-    let app = spawn_app_with(&services, |settings| {
-        quick(settings);
-        settings.presence.coalesce_ms = 1500;
-    })
-    .await?;
-    let ada = person(&app, "+15551230001").await?;
-    let bob = person(&app, "+15551230002").await?;
-    let erin = person(&app, "+15551230005").await?;
-    mutual_contacts(&app, &ada, &bob).await?;
-    mutual_contacts(&app, &erin, &bob).await?;
-    let mut bob_watch = watcher(&app, &bob).await?;
-
-    let started = Instant::now();
-    let mut phone = online(&app, &ada).await?;
-    for _ in 0..5 {
-        disconnect(phone).await?;
-        phone = online(&app, &ada).await?;
+        // A revoked device is kicked.
+        let mut phone = online(&app, &ada).await?;
+        assert!(is_event(
+            &next_event(&mut bob_watch).await?,
+            ada.id(),
+            "online"
+        ));
+        let db = app.db().await?;
+        natter_accounts::revoke_device(&db, ada.credentials.device_id).await?;
+        db.close().await?;
+        let worker = app.service().await?;
+        let control = ControlTopic::DeviceRevoked {
+            device_id: ada.credentials.device_id,
+        };
+        worker
+            .client
+            .publish(control.topic(), rumqttc::QoS::AtLeastOnce, false, "")
+            .await?;
+        while phone.next().await.is_ok() {}
+        assert!(is_event(
+            &next_event(&mut bob_watch).await?,
+            ada.id(),
+            "offline"
+        ));
+        app.stop().await
     }
-    disconnect(phone).await?;
-    let first = next_event(&mut bob_watch).await?;
-    assert!(is_event(&first, ada.id(), "online"), "{first}");
-    let second = next_event(&mut bob_watch).await?;
-    assert!(is_event(&second, ada.id(), "offline"), "{second}");
-    assert!(started.elapsed() >= window, "offline after {:?}", started.elapsed());
+);
 
-    // Nothing else about Ada: the next event is Erin's.
-    let _erin_phone = online(&app, &erin).await?;
-    let next = next_event(&mut bob_watch).await?;
-    assert!(is_event(&next, erin.id(), "online"), "{next}");
-    app.stop().await
-});
+scenario!(
+    a_flapping_phone_reaches_watchers_at_most_once_per_window,
+    |services| {
+        let window = Duration::from_millis(1500);
+        let app = spawn_app_with(&services, |settings| {
+            quick(settings);
+            settings.presence.coalesce_ms = 1500;
+        })
+        .await?;
+        let ada = person(&app, "+15551230001").await?;
+        let bob = person(&app, "+15551230002").await?;
+        let erin = person(&app, "+15551230005").await?;
+        mutual_contacts(&app, &ada, &bob).await?;
+        mutual_contacts(&app, &erin, &bob).await?;
+        let mut bob_watch = watcher(&app, &bob).await?;
+
+        let started = Instant::now();
+        let mut phone = online(&app, &ada).await?;
+        for _ in 0..5 {
+            disconnect(phone).await?;
+            phone = online(&app, &ada).await?;
+        }
+        disconnect(phone).await?;
+        let first = next_event(&mut bob_watch).await?;
+        assert!(is_event(&first, ada.id(), "online"), "{first}");
+        let second = next_event(&mut bob_watch).await?;
+        assert!(is_event(&second, ada.id(), "offline"), "{second}");
+        assert!(
+            started.elapsed() >= window,
+            "offline after {:?}",
+            started.elapsed()
+        );
+
+        // Nothing else about Ada: the next event is Erin's.
+        let _erin_phone = online(&app, &erin).await?;
+        let next = next_event(&mut bob_watch).await?;
+        assert!(is_event(&next, erin.id(), "online"), "{next}");
+        app.stop().await
+    }
+);

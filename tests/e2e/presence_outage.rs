@@ -47,14 +47,18 @@ impl Proxy {
                     _ = stop.cancelled() => return,
                     accepted = listener.accept() => accepted,
                 };
-                let Ok((mut client, _)) = accepted else { continue };
+                let Ok((mut client, _)) = accepted else {
+                    continue;
+                };
                 if !open.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused
                 }
                 let cut = cut.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
+                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = cut.cancelled() => {}
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
@@ -105,80 +109,91 @@ async fn next_non_presence(client: &mut ClientV5) -> anyhow::Result<Value> {
         if let Packet::Publish(publish) = client.next().await? {
             let topic = String::from_utf8_lossy(&publish.topic).into_owned();
             let body: Value = serde_json::from_slice(&publish.payload)?;
-            anyhow::ensure!(!topic.ends_with("/presence"), "presence event during the outage: {body}");
+            anyhow::ensure!(
+                !topic.ends_with("/presence"),
+                "presence event during the outage: {body}"
+            );
             return Ok(body);
         }
     }
 }
 
-scenario!(presence_degrades_to_unknown_during_a_redis_outage_and_recovers, |services| {
-    let redis_url = services
-        .redis
-        .clone()
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
-    let upstream = redis_host_port(&redis_url)?;
-    TcpStream::connect(&upstream)
-        .await
-        .with_context(|| format!("this test needs a Redis at {redis_url}"))?;
-    let proxy = Proxy::start(upstream).await?;
-    let app = spawn_app_with(&services, |settings| {
-        settings.redis.url = Some(SecretString::from(proxy.url()));
-        settings.redis.key_prefix = format!("t-{}", uuid::Uuid::new_v4().simple());
-        settings.presence.coalesce_ms = 300;
-        settings.presence.heartbeat_ms = 200;
-        settings.presence.ttl_ms = 2000;
-    })
-    .await?;
-    let ada = person(&app, "+15551230001").await?;
-    let bob = person(&app, "+15551230002").await?;
-    let carol = person(&app, "+15551230003").await?;
-    mutual_contacts(&app, &ada, &bob).await?;
-    let mut bob_watch = watcher(&app, &bob).await?;
-    bob_watch
-        .client
-        .subscribe(format!("u/{}/inbox", bob.id()), QoS::AtLeastOnce)
+scenario!(
+    presence_degrades_to_unknown_during_a_redis_outage_and_recovers,
+    |services| {
+        let redis_url = services
+            .redis
+            .clone()
+            .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+        let upstream = redis_host_port(&redis_url)?;
+        TcpStream::connect(&upstream)
+            .await
+            .with_context(|| format!("this test needs a Redis at {redis_url}"))?;
+        let proxy = Proxy::start(upstream).await?;
+        let app = spawn_app_with(&services, |settings| {
+            settings.redis.url = Some(SecretString::from(proxy.url()));
+            settings.redis.key_prefix = format!("t-{}", uuid::Uuid::new_v4().simple());
+            settings.presence.coalesce_ms = 300;
+            settings.presence.heartbeat_ms = 200;
+            settings.presence.ttl_ms = 2000;
+        })
         .await?;
-    bob_watch
-        .wait(|p| matches!(p, Packet::SubAck(_)).then_some(()))
-        .await?;
-    let ada_phone = online(&app, &ada).await?;
-    let event = next_event(&mut bob_watch).await?;
-    assert_eq!(event["state"], "online", "{event}");
+        let ada = person(&app, "+15551230001").await?;
+        let bob = person(&app, "+15551230002").await?;
+        let carol = person(&app, "+15551230003").await?;
+        mutual_contacts(&app, &ada, &bob).await?;
+        let mut bob_watch = watcher(&app, &bob).await?;
+        bob_watch
+            .client
+            .subscribe(format!("u/{}/inbox", bob.id()), QoS::AtLeastOnce)
+            .await?;
+        bob_watch
+            .wait(|p| matches!(p, Packet::SubAck(_)).then_some(()))
+            .await?;
+        let ada_phone = online(&app, &ada).await?;
+        let event = next_event(&mut bob_watch).await?;
+        assert_eq!(event["state"], "online", "{event}");
 
-    proxy.cut();
-    // Presence says it does not know, rather than "offline".
-    let answer = eventually(Duration::from_secs(5), || async {
+        proxy.cut();
+        // Presence says it does not know, rather than "offline".
+        let answer = eventually(Duration::from_secs(5), || async {
+            let answer = query(&app, &bob, ada.id()).await?;
+            Ok((answer["state"] == "unknown").then_some(answer))
+        })
+        .await
+        .context("presence never turned unknown")?;
+        assert_eq!(answer["user"], ada.id());
+        // Ada leaves during the outage; Carol connects and sends Bob a message: it is delivered,
+        // and Bob hears nothing about presence meanwhile.
+        disconnect(ada_phone).await?;
+        let carol_phone = tokio::time::timeout(Duration::from_secs(2), online(&app, &carol))
+            .await
+            .context("CONNECT waited on Redis")??;
+        let send = json!({"type": "send", "id": "c1", "to": {"user": bob.id()}, "body": "aGk="});
+        carol_phone
+            .client
+            .publish(
+                format!("u/{}/out", carol.id()),
+                QoS::AtLeastOnce,
+                false,
+                serde_json::to_vec(&send)?,
+            )
+            .await?;
+        let message = next_non_presence(&mut bob_watch).await?;
+        assert_eq!(message["type"], "message", "{message}");
+        assert_eq!(query(&app, &bob, ada.id()).await?["state"], "unknown");
+
+        proxy.restore();
+        // Recovered on its own: Bob learns that Ada left, and queries know again.
+        let event = next_event(&mut bob_watch).await?;
+        assert_eq!(event["user"], ada.id(), "{event}");
+        assert_eq!(event["state"], "offline", "{event}");
+        assert!(event["last_seen"].is_i64(), "{event}");
         let answer = query(&app, &bob, ada.id()).await?;
-        Ok((answer["state"] == "unknown").then_some(answer))
-    })
-    .await
-    .context("presence never turned unknown")?;
-    assert_eq!(answer["user"], ada.id());
-    // Ada leaves during the outage; Carol connects and sends Bob a message: it is delivered,
-    // and Bob hears nothing about presence meanwhile.
-    disconnect(ada_phone).await?;
-    let carol_phone = tokio::time::timeout(Duration::from_secs(2), online(&app, &carol))
-        .await
-        .context("CONNECT waited on Redis")??;
-    let send = json!({"type": "send", "id": "c1", "to": {"user": bob.id()}, "body": "aGk="});
-    carol_phone
-        .client
-        .publish(format!("u/{}/out", carol.id()), QoS::AtLeastOnce, false, serde_json::to_vec(&send)?)
-        .await?;
-    let message = next_non_presence(&mut bob_watch).await?;
-    assert_eq!(message["type"], "message", "{message}");
-    assert_eq!(query(&app, &bob, ada.id()).await?["state"], "unknown");
-
-    proxy.restore();
-    // Recovered on its own: Bob learns that Ada left, and queries know again.
-    let event = next_event(&mut bob_watch).await?;
-    assert_eq!(event["user"], ada.id(), "{event}");
-    assert_eq!(event["state"], "offline", "{event}");
-    assert!(event["last_seen"].is_i64(), "{event}");
-    let answer = query(&app, &bob, ada.id()).await?;
-    assert_eq!(answer["state"], "offline", "{answer}");
-    // And new changes flow again.
-    let _ada_phone = online(&app, &ada).await?;
-    assert_eq!(next_event(&mut bob_watch).await?["state"], "online");
-    app.stop().await
-});
+        assert_eq!(answer["state"], "offline", "{answer}");
+        // And new changes flow again.
+        let _ada_phone = online(&app, &ada).await?;
+        assert_eq!(next_event(&mut bob_watch).await?["state"], "online");
+        app.stop().await
+    }
+);

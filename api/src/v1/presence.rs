@@ -49,9 +49,8 @@ async fn one(
     Path(user_id): Path<String>,
 ) -> Result<Json<PresenceEvent>, ApiError> {
     // As every path id in /v1: one that is not a number names nothing.
-    let user_id = parse_id(&user_id).map_err(|_| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such user")
-    })?;
+    let user_id = parse_id(&user_id)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))?;
     let answer = handle(&ctx)?
         .query(caller.user_id, user_id)
         .await
