@@ -7,7 +7,7 @@
 //! | `node:{node}` | set | `{user}:{device}` of every device the node holds |
 //! | `alive:{node}` | string, PX TTL | the node's heartbeat: gone once the node stops refreshing it |
 //! | `nodes` | sorted set | node id by last heartbeat (unix ms), to find dead nodes |
-//! | `seen:{user}` | string | last seen, unix ms |
+//! | `seen:{user}` | string, 30-day TTL | last seen, unix ms (a cache: `users.last_seen_at` is the record) |
 //!
 //! A user is online when one of their registry entries names a node whose `alive` key
 //! exists, so the users of a crashed node read as offline as soon as its heartbeat expires;
@@ -54,7 +54,7 @@ if redis.call('HGET', p .. ':user:' .. uid, did) == node then
 end
 redis.call('SREM', p .. ':node:' .. node, uid .. ':' .. did)
 if was and not online(p, uid) then
-  redis.call('SET', p .. ':seen:' .. uid, at)
+  redis.call('SET', p .. ':seen:' .. uid, at, 'PX', 2592000000)
   return 1
 end
 return 0
@@ -91,7 +91,7 @@ for member, d in pairs(want) do
   redis.call('SADD', nodekey, member)
 end
 for uid, _ in pairs(dropped) do
-  if not online(p, uid) then redis.call('SET', p .. ':seen:' .. uid, at) end
+  if not online(p, uid) then redis.call('SET', p .. ':seen:' .. uid, at, 'PX', 2592000000) end
 end
 return 0
 ";
@@ -136,7 +136,7 @@ redis.call('DEL', nodekey)
 local out = {}
 for uid, _ in pairs(users) do
   if not online(p, uid) then
-    redis.call('SET', p .. ':seen:' .. uid, at)
+    redis.call('SET', p .. ':seen:' .. uid, at, 'PX', 2592000000)
     table.insert(out, tonumber(uid))
   end
 end
