@@ -99,19 +99,22 @@ async fn run_session(
     network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);
     let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
-    let handler = messaging::Handler::new(
-        ctx.db.clone(),
-        ctx.messaging.clone(),
-        ctx.accounts.clone(),
-    );
-    let mut worker = tokio::spawn(messaging::run(handler, client.clone(), inbound_rx));
+    let handler =
+        messaging::Handler::new(ctx.db.clone(), ctx.messaging.clone(), ctx.accounts.clone());
+    let (acked, acked_rx) = watch::channel(0_u64);
+    let mut worker = tokio::spawn(messaging::run(
+        handler,
+        client.clone(),
+        inbound_rx,
+        acked_rx,
+    ));
 
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             event = eventloop.poll() => {
-                if let Some(publish) = on_event(&ctx, index, &client, event, &shutdown).await {
+                if let Some(publish) = on_event(&ctx, index, &client, &acked, event, &shutdown).await {
                     // Waits when the messaging task is behind: back-pressure on the broker.
                     if inbound.send(messaging::Inbound { publish }).await.is_err() {
                         break;
@@ -142,6 +145,7 @@ async fn on_event(
     ctx: &BridgeContext,
     index: u16,
     client: &AsyncClient,
+    acked: &watch::Sender<u64>,
     event: Result<Event, rumqttc::ConnectionError>,
     shutdown: &CancellationToken,
 ) -> Option<rumqttc::Publish> {
@@ -164,6 +168,7 @@ async fn on_event(
             ctx.ready.send_replace(true);
         }
         Ok(Event::Incoming(Packet::Publish(publish))) => return Some(publish),
+        Ok(Event::Incoming(Packet::PubAck(_))) => acked.send_modify(|count| *count += 1),
         Ok(_) => {}
         Err(err) if index > 0 => {
             warn!(session = index, error = %err, "bridge session lost the broker");

@@ -68,13 +68,23 @@ impl Handler {
     }
 }
 
+/// How long to wait for the broker to accept a request's events before acknowledging the
+/// request anyway (the events are still queued in the client).
+const EVENTS_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Handles outbox publishes one at a time, in arrival order, and acknowledges each after its
-/// work is committed and its events are queued.
+/// work is committed and the broker has accepted its events (`acked` counts the broker's
+/// PUBACKs). Acknowledging last also means the bridge's acknowledgement carries the TCP ACK
+/// for the broker's PUBACKs: rumqttd does not disable Nagle's algorithm, so a PUBACK left
+/// unacknowledged would hold back its next delivery to the bridge for a delayed-ACK period
+/// (~40 ms).
 pub(crate) async fn run(
     mut handler: Handler,
     client: AsyncClient,
     mut inbound: mpsc::Receiver<Inbound>,
+    mut acked: tokio::sync::watch::Receiver<u64>,
 ) {
+    let mut published = *acked.borrow();
     while let Some(Inbound { publish }) = inbound.recv().await {
         let outs = handler
             .handle(&publish.topic, &publish.payload, crate::now_ms())
@@ -89,6 +99,14 @@ pub(crate) async fn run(
             if client.publish(topic, qos, false, payload).await.is_err() {
                 return;
             }
+            if qos == QoS::AtLeastOnce {
+                published += 1;
+            }
+        }
+        let accepted = tokio::time::timeout(EVENTS_ACK_WAIT, acked.wait_for(|n| *n >= published));
+        if accepted.await.is_err() {
+            // A reconnect lost count (or the broker is slow): go on, and count from here.
+            published = *acked.borrow();
         }
         if publish.qos != QoS::AtMostOnce && client.ack(&publish).await.is_err() {
             return;
