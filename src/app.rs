@@ -66,6 +66,8 @@ pub struct App {
     service_password: SecretString,
     bridge_ready: watch::Sender<bool>,
     presence: Option<PresenceService>,
+    /// The presence store the bridge answers `presence.query` calls from, when it has one.
+    presence_store: Option<Arc<dyn natter_presence::PresenceStore>>,
 }
 
 impl App {
@@ -112,6 +114,14 @@ impl App {
             (Some(broker), Some(edge), Some(presence))
         } else {
             (None, None, None)
+        };
+        // The bridge answers presence queries from the edge's store in this process, or from
+        // Redis, which every node shares; a lone bridge without Redis has none.
+        let presence_store = match (&presence, &settings.redis.url, role.runs_bridge()) {
+            (_, _, false) => None,
+            (Some(service), _, true) => Some(service.handle().store().clone()),
+            (None, Some(_), true) => Some(crate::presence::store(&settings).await?),
+            (None, None, true) => None,
         };
         let redis = match (&settings.redis.url, role.runs_bridge()) {
             (Some(url), true) => {
@@ -179,6 +189,7 @@ impl App {
             service_password,
             bridge_ready,
             presence,
+            presence_store,
         })
     }
 
@@ -254,6 +265,7 @@ impl App {
                 accounts: self.settings.accounts.clone(),
                 sessions: self.settings.bridge.sessions,
                 shared: self.settings.bridge.shared,
+                presence: self.presence_store.clone(),
             };
             let bridge_failed = failed_tx.clone();
             let bridge_token = parts.child_token();

@@ -45,6 +45,8 @@ pub struct BridgeContext {
     /// Whether the sessions join the shared subscription `$share/natter-bridge/…` (set when
     /// bridges run in several processes; implied by more than one session).
     pub shared: bool,
+    /// Where `presence.query` calls are answered from; `None` answers `unavailable`.
+    pub presence: Option<std::sync::Arc<dyn natter_presence::PresenceStore>>,
 }
 
 /// The shared-subscription group of every bridge session.
@@ -100,7 +102,12 @@ async fn run_session(
     eventloop.set_network_options(network);
     let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
     let handler =
-        messaging::Handler::new(ctx.db.clone(), ctx.messaging.clone(), ctx.accounts.clone());
+        messaging::Handler::new(
+            ctx.db.clone(),
+            ctx.messaging.clone(),
+            ctx.accounts.clone(),
+            ctx.presence.clone(),
+        );
     let (acked, acked_rx) = watch::channel(0_u64);
     let mut worker = tokio::spawn(messaging::run(
         handler,

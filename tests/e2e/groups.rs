@@ -715,6 +715,24 @@ scenario!(
             "the message sent while blocked never arrives"
         );
 
+        // Presence over the same connection: Bob has Ada in his contacts, Ada hides hers.
+        let seen = call(
+            &mut ada_phone,
+            ada.user_id,
+            "presence.query",
+            json!({"users": [bob.user_id]}),
+        )
+        .await?;
+        assert_eq!(seen["users"][0]["state"], "online", "{seen}");
+        let hidden = call(
+            &mut bob_phone,
+            bob.user_id,
+            "presence.query",
+            json!({"users": [ada.user_id]}),
+        )
+        .await?;
+        assert_eq!(hidden["users"][0]["state"], "hidden", "{hidden}");
+
         let devices = call(&mut ada_phone, ada.user_id, "devices.list", json!({})).await?;
         assert!(
             devices.to_string().contains(&ada.device_id.to_string()),

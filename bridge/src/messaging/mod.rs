@@ -53,11 +53,13 @@ impl Handler {
         db: DatabaseConnection,
         settings: MessagingSettings,
         accounts: natter_config::AccountsSettings,
+        presence: Option<std::sync::Arc<dyn natter_presence::PresenceStore>>,
     ) -> Handler {
         let typing = typing::Limiter::new(settings.typing_interval());
         let calls = crate::rpc::CallSettings {
             messaging: settings.clone(),
             accounts,
+            presence,
         };
         Handler {
             db,

@@ -7,6 +7,7 @@
 mod accounts;
 mod groups;
 mod info;
+mod presence;
 
 use natter_config::MessagingSettings;
 use natter_proto::envelope::Event;
@@ -74,6 +75,7 @@ pub(crate) struct Ctx<'a> {
 pub(crate) struct CallSettings {
     pub(crate) messaging: MessagingSettings,
     pub(crate) accounts: natter_config::AccountsSettings,
+    pub(crate) presence: Option<std::sync::Arc<dyn natter_presence::PresenceStore>>,
 }
 
 /// Runs `method` for `caller` and returns what to publish: the answer on the device's reply
@@ -109,6 +111,9 @@ pub(crate) async fn call(
         "group.join" => groups::join(&ctx, parse(params)).await,
         "message.info" => info::message_info(&ctx, parse(params)).await,
         "conversation.timer" => info::set_timer(&ctx, parse(params)).await,
+        "presence.query" => {
+            presence::query(db, settings.presence.as_deref(), caller, parse(params)).await
+        }
         _ => match accounts::call(db, &settings.accounts, caller, method, params).await {
             Some(outcome) => outcome,
             None => Err(Failure::new(
