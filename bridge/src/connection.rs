@@ -101,13 +101,12 @@ async fn run_session(
     network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);
     let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
-    let handler =
-        messaging::Handler::new(
-            ctx.db.clone(),
-            ctx.messaging.clone(),
-            ctx.accounts.clone(),
-            ctx.presence.clone(),
-        );
+    let handler = messaging::Handler::new(
+        ctx.db.clone(),
+        ctx.messaging.clone(),
+        ctx.accounts.clone(),
+        ctx.presence.clone(),
+    );
     let (acked, acked_rx) = watch::channel(0_u64);
     let mut worker = tokio::spawn(messaging::run(
         handler,
