@@ -760,7 +760,8 @@ mod tests {
             assert!(decode_event(bytes).is_err(), "{bytes:?}");
         }
         assert!(read_request(b"").is_err(), "an empty payload is no request");
-        let json = read_request(b"\n {\"type\":\"sync\",\"after\":3}").expect("json after a newline");
+        let json =
+            read_request(b"\n {\"type\":\"sync\",\"after\":3}").expect("json after a newline");
         assert_eq!(json, Request::Sync { after: 3 });
         let no_target = pb::Request {
             kind: Some(pb::request::Kind::Send(pb::Send::default())),
