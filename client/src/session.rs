@@ -77,6 +77,11 @@ pub(crate) fn start(
         .set_keep_alive(options.keep_alive)
         .set_clean_start(true)
         .set_max_packet_size(Some(MAX_PACKET));
+    // Small packets both ways: without this, Nagle's algorithm can hold a send back until the
+    // server's delayed ACK (~40 ms).
+    let mut network = mqtt_options.network_options();
+    network.set_tcp_nodelay(true);
+    mqtt_options.set_network_options(network);
     let (mqtt, eventloop) = AsyncClient::new(mqtt_options, 1000);
     let (link_tx, links) = mpsc::unbounded_channel();
     let driver = tokio::spawn(drive(

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use natter_accounts::now_ms;
+use natter_client::{Client, Event, Login, Options, Target};
 use natter_entities::{conversations, deliveries, devices, group_members, groups, messages};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -43,33 +43,38 @@ async fn measure(db: &DatabaseConnection, args: &FanoutArgs, members: usize) -> 
     let users = user_ids(db, &devices).await?;
     let group = create_group(db, &users).await?;
     let (delivered_tx, mut delivered_rx) = mpsc::unbounded_channel::<()>();
+    let server = args.server.to_string();
     let mut clients = Vec::with_capacity(members);
     for (device, user) in devices.iter().zip(&users).skip(1) {
-        clients.push(subscriber(args, device, *user, delivered_tx.clone()).await?);
+        let (client, mut events) = connect(&server, device, *user).await?;
+        let delivered = delivered_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                if matches!(event, Event::Message(_)) && delivered.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        clients.push(client);
     }
-    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<()>();
-    let sender = subscriber(args, &devices[0], users[0], sent_tx).await?;
+    let (sender, mut sender_events) = connect(&server, &devices[0], users[0]).await?;
     let mut sent_ms = Vec::new();
     let mut all_ms = Vec::new();
+    let deadline = Duration::from_secs(60);
     let started = Instant::now();
-    for n in 0..args.messages {
-        let request = format!(
-            r#"{{"type":"send","id":"f{n}-{}","to":{{"group":{group}}},"body":"aGVsbG8gZXZlcnlib2R5IQ=="}}"#,
-            now_ms()
-        );
+    for _ in 0..args.messages {
         let at = Instant::now();
-        sender
-            .publish(
-                format!("u/{}/out", users[0]),
-                QoS::AtLeastOnce,
-                false,
-                request,
-            )
-            .await?;
-        let deadline = Duration::from_secs(60);
-        tokio::time::timeout(deadline, sent_rx.recv())
-            .await
-            .context("no sent")?;
+        let id = sender.send(Target::Group(group), b"hello everybody!".to_vec(), None)?;
+        tokio::time::timeout(deadline, async {
+            while let Some(event) = sender_events.next().await {
+                if matches!(&event, Event::Sent { id: sent, .. } if *sent == id) {
+                    return Ok(());
+                }
+            }
+            anyhow::bail!("the sender's connection ended")
+        })
+        .await
+        .context("no sent")??;
         sent_ms.push(at.elapsed().as_secs_f64() * 1000.0);
         for _ in 0..members {
             tokio::time::timeout(deadline, delivered_rx.recv())
@@ -87,58 +92,24 @@ async fn measure(db: &DatabaseConnection, args: &FanoutArgs, members: usize) -> 
         median(&mut all_ms),
         max(&all_ms),
     );
-    for client in clients.iter().chain([&sender]) {
-        let _ = client.try_disconnect();
+    for client in clients.into_iter().chain([sender]) {
+        client.close().await;
     }
     remove_group(db, group).await
 }
 
-/// A connected client subscribed to its user's inbox that reports each publish on `events`.
-async fn subscriber(
-    args: &FanoutArgs,
+/// A natter client of `device` (user `user`), connected and subscribed.
+async fn connect(
+    server: &str,
     device: &provision::Device,
     user: i64,
-    events: mpsc::UnboundedSender<()>,
-) -> anyhow::Result<AsyncClient> {
-    let mut options = MqttOptions::new(
-        &device.username,
-        args.server.ip().to_string(),
-        args.server.port(),
-    );
-    options.set_credentials(&device.username, &device.password);
-    options.set_keep_alive(Duration::from_secs(120));
-    let (client, mut eventloop) = AsyncClient::new(options, 64);
-    let mut network = eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
-    client
-        .subscribe(format!("u/{user}/inbox"), QoS::AtLeastOnce)
-        .await?;
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut ready = Some(ready_tx);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(ready) = ready.take() {
-                        let _ = ready.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(_))) => {
-                    if events.send(()).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(30), ready_rx)
-        .await
-        .context("no SUBACK")?
-        .context("connection failed")?;
-    Ok(client)
+) -> anyhow::Result<(Client, natter_client::Events)> {
+    let login = Login::new(user, &device.username, &device.password)?;
+    let options = Options {
+        keep_alive: Duration::from_secs(120),
+        ..Options::default()
+    };
+    Ok(Client::connect(server, login, options).await?)
 }
 
 /// The user ids of `devices`, in order.
