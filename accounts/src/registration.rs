@@ -228,6 +228,16 @@ pub async fn verify(
         .await
         .map_err(db_error)?;
     if counted.rows_affected == 0 {
+        // Nothing counted: either the attempts ran out meanwhile, or a parallel verify used
+        // the code (or a new one replaced it). Tell the two apart for the client.
+        let still_pending = otp_codes::Entity::find_by_id(phone.clone())
+            .one(db)
+            .await
+            .map_err(db_error)?
+            .is_some_and(|row| row.code_hash == pending.code_hash);
+        if !still_pending {
+            return Err(Error::CodeNotPending { phone });
+        }
         return Err(Error::TooManyAttempts);
     }
     let presented = code::clean(&request.code).unwrap_or_default();
