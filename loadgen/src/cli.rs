@@ -28,6 +28,9 @@ pub(crate) enum Command {
     /// Sends to groups of each size and reports the time to "sent" and to the last member's
     /// delivery.
     Fanout(FanoutArgs),
+    /// N pairs chatting 1:1 at a fixed rate: delivered messages/s and send-to-deliver latency,
+    /// optionally side by side with a plain MQTT broker.
+    Chat(ChatArgs),
     /// Deletes every user and device that the load generator provisioned.
     Cleanup(DatabaseArgs),
 }
@@ -41,6 +44,31 @@ pub(crate) struct DatabaseArgs {
     /// natter's data directory: the database is its `natter.db`.
     #[arg(long, env = "NATTER__DATA_DIR", default_value = "data")]
     pub(crate) data_dir: PathBuf,
+}
+
+/// Arguments of the `chat` scenario.
+#[derive(Debug, Args)]
+pub(crate) struct ChatArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+    /// The server's client-facing MQTT address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub(crate) server: SocketAddr,
+    /// Sender/receiver pairs.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) pairs: usize,
+    /// Messages per second each sender offers.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) rate: u64,
+    /// How long to send, seconds.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) duration_secs: u64,
+    /// Body size in bytes (at least 8: the send time travels in the body).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) body_bytes: usize,
+    /// A plain MQTT broker (e.g. Mosquitto on 127.0.0.1:1883) to run the same relay against.
+    #[arg(long)]
+    pub(crate) baseline: Option<SocketAddr>,
 }
 
 /// Arguments of the `fanout` scenario.

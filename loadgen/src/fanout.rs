@@ -113,7 +113,7 @@ async fn connect(
 }
 
 /// The user ids of `devices`, in order.
-async fn user_ids(
+pub(crate) async fn user_ids(
     db: &DatabaseConnection,
     devices: &[provision::Device],
 ) -> anyhow::Result<Vec<i64>> {

@@ -2,10 +2,12 @@
 //!
 //! `connections` provisions devices straight into the database, opens authenticated idle MQTT
 //! connections in steps and reports the connect rate and the server's memory per connection;
+//! `chat` runs N pairs chatting 1:1 (optionally beside a plain broker such as Mosquitto);
 //! `fanout` sends to groups of 10, 100 and 1,000 members and reports the time to "sent" and
 //! to the last delivery; `cleanup` removes the devices it provisioned. The binary only parses the command line and
 //! builds the runtime; each scenario lives in its own module.
 
+mod chat;
 mod cli;
 mod connections;
 mod database;
@@ -35,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Connections(args) => connections::run(args).await,
             Command::Fanout(args) => fanout::run(args).await,
+            Command::Chat(args) => chat::run(args).await,
             Command::Cleanup(args) => provision::cleanup_command(args).await,
         }
     })

@@ -70,16 +70,20 @@ impl Handler {
     }
 }
 
-/// How long to wait for the broker to accept a request's events before acknowledging the
-/// request anyway (the events are still queued in the client).
+/// How long to wait for the broker to accept a request's control messages before
+/// acknowledging the request anyway (they are still queued in the client).
 const EVENTS_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Handles outbox publishes one at a time, in arrival order, and acknowledges each after its
-/// work is committed and the broker has accepted its events (`acked` counts the broker's
-/// PUBACKs). Acknowledging last also means the bridge's acknowledgement carries the TCP ACK
-/// for the broker's PUBACKs: rumqttd does not disable Nagle's algorithm, so a PUBACK left
-/// unacknowledged would hold back its next delivery to the bridge for a delayed-ACK period
-/// (~40 ms).
+/// work is committed and its events are handed to the broker.
+///
+/// Events go to the broker at QoS 0: the hop is loopback to the router, the database is the
+/// source of truth, and a device that misses a live event finds it with `sync` (clients
+/// detect the gap in `inbox_seq`). QoS 1 here cost a 40 ms stall per message: rumqttd never
+/// sets TCP_NODELAY, so its PUBACKs to the bridge sat unacknowledged and held back its next
+/// delivery until the bridge's delayed ACK (docs/BENCHMARKS.md). Control messages (a member
+/// removed, a device revoked) stay QoS 1, and the request is acknowledged after the broker
+/// has acknowledged them (`acked` counts the broker's PUBACKs).
 pub(crate) async fn run(
     mut handler: Handler,
     client: AsyncClient,
@@ -93,7 +97,7 @@ pub(crate) async fn run(
             .await;
         for out in outs {
             let (topic, payload, qos) = match out {
-                Out::Event(topic, event) => (topic, encode(&event), QoS::AtLeastOnce),
+                Out::Event(topic, event) => (topic, encode(&event), QoS::AtMostOnce),
                 Out::Ephemeral(topic, event) => (topic, encode(&event), QoS::AtMostOnce),
                 Out::Control(control) => (control.topic(), Some(Vec::new()), QoS::AtLeastOnce),
             };
