@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use natter_client::{Client, Event, Login, Options, Target};
+use natter_client::{Event, Target};
 use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
@@ -101,9 +101,10 @@ async fn on_natter(args: &ChatArgs) -> anyhow::Result<Measured> {
         let mut clients = Vec::new();
         for pair in 0..args.pairs {
             let (sender, mut sender_events) =
-                connect(&server, &devices[2 * pair], users[2 * pair]).await?;
+                crate::fanout::connect(&server, &devices[2 * pair], users[2 * pair]).await?;
             let (receiver, mut receiver_events) =
-                connect(&server, &devices[2 * pair + 1], users[2 * pair + 1]).await?;
+                crate::fanout::connect(&server, &devices[2 * pair + 1], users[2 * pair + 1])
+                    .await?;
             tokio::spawn(async move { while sender_events.next().await.is_some() {} });
             let (latency, delivered) = (latency.clone(), delivered_tx.clone());
             tokio::spawn(async move {
@@ -190,19 +191,6 @@ async fn drive(
         elapsed: started.elapsed(),
         latency: Histogram::new(3)?,
     })
-}
-
-async fn connect(
-    server: &str,
-    device: &provision::Device,
-    user: i64,
-) -> anyhow::Result<(Client, natter_client::Events)> {
-    let login = Login::new(user, &device.username, &device.password)?;
-    let options = Options {
-        keep_alive: Duration::from_secs(120),
-        ..Options::default()
-    };
-    Ok(Client::connect(server, login, options).await?)
 }
 
 /// The same relay on a plain broker: topic `loadgen/{pair}`, QoS 1 both ways.

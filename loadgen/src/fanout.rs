@@ -99,7 +99,7 @@ async fn measure(db: &DatabaseConnection, args: &FanoutArgs, members: usize) -> 
 }
 
 /// A natter client of `device` (user `user`), connected and subscribed.
-async fn connect(
+pub(crate) async fn connect(
     server: &str,
     device: &provision::Device,
     user: i64,
