@@ -12,11 +12,9 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::messaging::store::{self, Entry};
-use crate::messaging::{Out, message_event};
+use crate::messaging::Out;
+use crate::messaging::store;
 use crate::rpc::{Answer, Ctx, Failure};
-use natter_proto::envelope::MessageKind;
-use natter_proto::topics;
 
 /// The role of a group admin.
 pub(crate) const ADMIN: &str = "admin";
@@ -487,26 +485,7 @@ async fn system_event(
     recipients.extend_from_slice(also);
     recipients.sort_unstable();
     recipients.dedup();
-    let entry = Entry {
-        sender: ctx.caller.user,
-        device: ctx.caller.device,
-        client_id: format!("system:{}", uuid::Uuid::new_v4().simple()),
-        kind: MessageKind::System,
-        body: event.to_string().into_bytes(),
-        reply_to: None,
-        media: None,
-        now: ctx.caller.now,
-    };
-    let (message, deliveries) = store::append(txn, &conversation, entry, &recipients).await?;
-    Ok(deliveries
-        .into_iter()
-        .map(|(recipient, inbox_seq)| {
-            Out::Event(
-                topics::user_inbox(recipient),
-                message_event(&message, inbox_seq, Some(group_id)),
-            )
-        })
-        .collect())
+    crate::rpc::system_entry(txn, &conversation, ctx.caller, &event, &recipients).await
 }
 
 /// Of `users`, those who exist and do not block `actor`; and the others.

@@ -2,16 +2,14 @@
 //! (disappearing messages).
 
 use natter_entities::{conversations, deliveries, messages, users};
-use natter_proto::envelope::{MessageKind, Target};
-use natter_proto::topics;
+use natter_proto::envelope::Target;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::messaging::store::{self, Entry};
-use crate::messaging::{Out, message_event};
+use crate::messaging::store;
 use crate::rpc::{Answer, Ctx, Failure};
 
 /// Longest timer: 90 days, in seconds.
@@ -113,29 +111,9 @@ pub(crate) async fn set_timer(
     announced.disappearing_secs = None;
     let mut recipients = store::recipients(&txn, &conversation, me).await?;
     recipients.push(me);
-    let entry = Entry {
-        sender: me,
-        device: ctx.caller.device,
-        client_id: format!("system:{}", uuid::Uuid::new_v4().simple()),
-        kind: MessageKind::System,
-        body: json!({"event": "timer", "by": me, "secs": params.secs})
-            .to_string()
-            .into_bytes(),
-        reply_to: None,
-        media: None,
-        now,
-    };
-    let (message, deliveries) = store::append(&txn, &announced, entry, &recipients).await?;
+    let event = json!({"event": "timer", "by": me, "secs": params.secs});
+    let outs = crate::rpc::system_entry(&txn, &announced, ctx.caller, &event, &recipients).await?;
     txn.commit().await?;
-    let outs = deliveries
-        .into_iter()
-        .map(|(recipient, inbox_seq)| {
-            Out::Event(
-                topics::user_inbox(recipient),
-                message_event(&message, inbox_seq, conversation.group_id),
-            )
-        })
-        .collect();
     Ok(Answer {
         result: json!({"conversation": conversation.id, "secs": params.secs}),
         outs,

@@ -156,3 +156,35 @@ fn answer_error(caller: &Caller, rid: String, failure: Failure) -> Out {
         },
     )
 }
+
+/// Appends a `system` entry with `event` (a JSON object) to `conversation`, delivered to
+/// `recipients`, and returns the `message` events to publish once the transaction commits.
+pub(crate) async fn system_entry(
+    txn: &impl sea_orm::ConnectionTrait,
+    conversation: &natter_entities::conversations::Model,
+    caller: &Caller,
+    event: &serde_json::Value,
+    recipients: &[i64],
+) -> Result<Vec<Out>, Failure> {
+    use crate::messaging::store::{self, Entry};
+    let entry = Entry {
+        sender: caller.user,
+        device: caller.device,
+        client_id: format!("system:{}", uuid::Uuid::new_v4().simple()),
+        kind: natter_proto::envelope::MessageKind::System,
+        body: event.to_string().into_bytes(),
+        reply_to: None,
+        media: None,
+        now: caller.now,
+    };
+    let (message, deliveries) = store::append(txn, conversation, entry, recipients).await?;
+    Ok(deliveries
+        .into_iter()
+        .map(|(recipient, inbox_seq)| {
+            Out::Event(
+                natter_proto::topics::user_inbox(recipient),
+                crate::messaging::message_event(&message, inbox_seq, conversation.group_id),
+            )
+        })
+        .collect())
+}
