@@ -12,16 +12,80 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use natter_client::{Event, Target};
 use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
+use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 
 use crate::cli::ChatArgs;
 use crate::{database, provision};
 
+/// How one chat run is driven.
+#[derive(Clone, Debug)]
+pub(crate) struct ChatParams {
+    /// Sender/receiver pairs.
+    pub(crate) pairs: usize,
+    /// Messages per second offered by all senders together.
+    pub(crate) total_rate: u64,
+    /// How long to send.
+    pub(crate) duration: Duration,
+    /// Body size in bytes (at least 8).
+    pub(crate) body_bytes: usize,
+}
+
 /// What one run measured.
-struct Measured {
-    delivered: u64,
-    elapsed: Duration,
-    latency: Histogram<u64>,
+#[derive(Clone, Debug)]
+pub(crate) struct ChatResult {
+    /// Sender/receiver pairs.
+    pub(crate) pairs: usize,
+    /// Offered messages per second, all senders together.
+    pub(crate) offered: u64,
+    /// Messages sent.
+    pub(crate) sent: u64,
+    /// Messages delivered while sending and draining.
+    pub(crate) delivered: u64,
+    /// From the first send to the last delivery (or the end of the drain).
+    pub(crate) elapsed: Duration,
+    /// Send-to-deliver latency, microseconds.
+    pub(crate) latency: Histogram<u64>,
+}
+
+impl ChatResult {
+    /// Delivered messages per second.
+    pub(crate) fn rate(&self) -> f64 {
+        self.delivered as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// The latency at `quantile`, milliseconds.
+    pub(crate) fn ms(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    /// The largest latency, milliseconds.
+    pub(crate) fn max_ms(&self) -> f64 {
+        self.latency.max() as f64 / 1000.0
+    }
+
+    /// Whether delivery kept up with the offered rate (at least 90 % delivered at 90 % of the
+    /// offered rate).
+    pub(crate) fn kept_up(&self) -> bool {
+        self.delivered as f64 >= 0.9 * self.sent as f64 && self.rate() >= 0.9 * self.offered as f64
+    }
+}
+
+/// The header of the results table.
+pub(crate) const TABLE_HEADER: &str = "| server | pairs | offered msg/s | delivered msg/s | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|";
+
+/// One row of the results table.
+pub(crate) fn table_row(server: &str, result: &ChatResult) -> String {
+    format!(
+        "| {server} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        result.pairs,
+        result.offered,
+        result.rate(),
+        result.ms(0.5),
+        result.ms(0.99),
+        result.ms(0.999),
+        result.max_ms(),
+    )
 }
 
 /// Runs the scenario on natter and, when asked, on the baseline broker.
@@ -29,37 +93,23 @@ struct Measured {
 /// # Errors
 /// When provisioning or connecting fails.
 pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<()> {
-    println!(
-        "| server | pairs | offered msg/s | delivered msg/s | p50 ms | p99 ms | p99.9 ms | max ms |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    let natter = on_natter(&args).await?;
-    report("natter", &args, &natter);
+    let params = ChatParams {
+        pairs: args.pairs.max(1),
+        total_rate: args.pairs.max(1) as u64 * args.rate,
+        duration: Duration::from_secs(args.duration_secs),
+        body_bytes: args.body_bytes,
+    };
+    println!("{TABLE_HEADER}");
+    let db = database::connect(&args.database).await?;
+    let natter = measure_natter(&db, args.server, &params).await?;
+    println!("{}", table_row("natter", &natter));
     if let Some(baseline) = args.baseline {
-        let plain = on_plain_broker(&args, baseline).await?;
-        report(&format!("plain broker {baseline}"), &args, &plain);
-        let ratio = rate(&natter) / rate(&plain).max(f64::MIN_POSITIVE);
+        let plain = measure_plain(baseline, &params).await?;
+        println!("{}", table_row(&format!("plain broker {baseline}"), &plain));
+        let ratio = natter.rate() / plain.rate().max(f64::MIN_POSITIVE);
         println!("\nnatter / plain broker delivered msg/s: {ratio:.2}");
     }
     Ok(())
-}
-
-fn rate(measured: &Measured) -> f64 {
-    measured.delivered as f64 / measured.elapsed.as_secs_f64()
-}
-
-fn report(server: &str, args: &ChatArgs, measured: &Measured) {
-    let ms = |q: f64| measured.latency.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "| {server} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
-        args.pairs,
-        args.pairs as u64 * args.rate,
-        rate(measured),
-        ms(0.5),
-        ms(0.99),
-        ms(0.999),
-        measured.latency.max() as f64 / 1000.0,
-    );
 }
 
 /// The body: 8 bytes of microseconds since `origin`, padded to `size` bytes.
@@ -88,18 +138,25 @@ fn record(histogram: &Mutex<Histogram<u64>>, micros: u64) {
     }
 }
 
-async fn on_natter(args: &ChatArgs) -> anyhow::Result<Measured> {
-    let db = database::connect(&args.database).await?;
-    let devices = provision::provision(&db, args.pairs * 2).await?;
+/// Runs the pairs on natter: provisions them in `db`, chats, removes them.
+///
+/// # Errors
+/// When provisioning or connecting fails.
+pub(crate) async fn measure_natter(
+    db: &DatabaseConnection,
+    server: SocketAddr,
+    params: &ChatParams,
+) -> anyhow::Result<ChatResult> {
+    let devices = provision::provision(db, params.pairs * 2).await?;
     let outcome = async {
-        let users = crate::fanout::user_ids(&db, &devices).await?;
+        let users = crate::fanout::user_ids(db, &devices).await?;
         let origin = Instant::now();
         let latency = histogram()?;
         let (delivered_tx, mut delivered_rx) = mpsc::unbounded_channel::<()>();
-        let server = args.server.to_string();
+        let server = server.to_string();
         let mut senders = Vec::new();
         let mut clients = Vec::new();
-        for pair in 0..args.pairs {
+        for pair in 0..params.pairs {
             let (sender, mut sender_events) =
                 crate::fanout::connect(&server, &devices[2 * pair], users[2 * pair]).await?;
             let (receiver, mut receiver_events) =
@@ -120,10 +177,10 @@ async fn on_natter(args: &ChatArgs) -> anyhow::Result<Measured> {
             senders.push((sender, Target::User(users[2 * pair + 1])));
             clients.push(receiver);
         }
-        let measured = drive(args, &mut delivered_rx, |index| {
+        let measured = drive(params, &mut delivered_rx, |index| {
             let (sender, to) = &senders[index];
             sender
-                .send(*to, body(origin, args.body_bytes), None)
+                .send(*to, body(origin, params.body_bytes), None)
                 .map(|_| ())
                 .map_err(anyhow::Error::from)
         })
@@ -134,40 +191,42 @@ async fn on_natter(args: &ChatArgs) -> anyhow::Result<Measured> {
         for client in clients {
             client.close().await;
         }
-        let latency = latency
-            .lock()
-            .map(|h| h.clone())
-            .map_err(|_| anyhow::anyhow!("poisoned"))?;
-        anyhow::Ok(Measured {
-            latency,
+        anyhow::Ok(ChatResult {
+            latency: snapshot(&latency)?,
             ..measured
         })
     }
     .await;
-    provision::remove_all(&db).await?;
+    provision::remove_all(db).await?;
     outcome
+}
+
+fn snapshot(histogram: &Mutex<Histogram<u64>>) -> anyhow::Result<Histogram<u64>> {
+    histogram
+        .lock()
+        .map(|h| h.clone())
+        .map_err(|_| anyhow::anyhow!("a latency recorder panicked"))
 }
 
 /// Sends at the offered rate for the duration, then waits (at most 10 s) for what is in
 /// flight; returns what was delivered while sending and draining.
 async fn drive(
-    args: &ChatArgs,
+    params: &ChatParams,
     delivered: &mut mpsc::UnboundedReceiver<()>,
     mut send: impl FnMut(usize) -> anyhow::Result<()>,
-) -> anyhow::Result<Measured> {
-    let total_rate = (args.pairs as u64 * args.rate).max(1);
+) -> anyhow::Result<ChatResult> {
+    let total_rate = params.total_rate.max(1);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / total_rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
-    let duration = Duration::from_secs(args.duration_secs);
     let mut sent = 0_u64;
     let mut count = 0_u64;
     let mut next = 0;
-    while started.elapsed() < duration {
+    while started.elapsed() < params.duration {
         tokio::select! {
             _ = tick.tick() => {
                 send(next)?;
-                next = (next + 1) % args.pairs.max(1);
+                next = (next + 1) % params.pairs.max(1);
                 sent += 1;
             }
             Some(()) = delivered.recv() => count += 1,
@@ -186,22 +245,32 @@ async fn drive(
     if lost > 0 {
         eprintln!("{lost} of {sent} messages not delivered within 10 s of the end");
     }
-    Ok(Measured {
+    Ok(ChatResult {
+        pairs: params.pairs,
+        offered: total_rate,
+        sent,
         delivered: count,
         elapsed: started.elapsed(),
         latency: Histogram::new(3)?,
     })
 }
 
-/// The same relay on a plain broker: topic `loadgen/{pair}`, QoS 1 both ways.
-async fn on_plain_broker(args: &ChatArgs, broker: SocketAddr) -> anyhow::Result<Measured> {
+/// The same relay on a plain broker: topic `loadgen/{run}/{pair}`, QoS 1 both ways.
+///
+/// # Errors
+/// When the broker does not answer (it is never skipped: a baseline that is down is an
+/// error).
+pub(crate) async fn measure_plain(
+    broker: SocketAddr,
+    params: &ChatParams,
+) -> anyhow::Result<ChatResult> {
     let origin = Instant::now();
     let latency = histogram()?;
     let (delivered_tx, mut delivered_rx) = mpsc::unbounded_channel::<()>();
     let run = uuid_like();
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
-    for pair in 0..args.pairs {
+    for pair in 0..params.pairs {
         let topic = format!("loadgen/{run}/{pair}");
         let sender = plain_client(broker, &format!("lg-{run}-s{pair}"), None).await?;
         let receiver_topic = topic.clone();
@@ -223,14 +292,14 @@ async fn on_plain_broker(args: &ChatArgs, broker: SocketAddr) -> anyhow::Result<
         receivers.push(receiver);
         senders.push((sender, topic));
     }
-    let measured = drive(args, &mut delivered_rx, |index| {
+    let measured = drive(params, &mut delivered_rx, |index| {
         let (sender, topic) = &senders[index];
         sender
             .try_publish(
                 topic.clone(),
                 QoS::AtLeastOnce,
                 false,
-                body(origin, args.body_bytes),
+                body(origin, params.body_bytes),
             )
             .map_err(anyhow::Error::from)
     })
@@ -238,12 +307,8 @@ async fn on_plain_broker(args: &ChatArgs, broker: SocketAddr) -> anyhow::Result<
     for client in senders.iter().map(|(client, _)| client).chain(&receivers) {
         let _ = client.try_disconnect();
     }
-    let latency = latency
-        .lock()
-        .map(|h| h.clone())
-        .map_err(|_| anyhow::anyhow!("poisoned"))?;
-    Ok(Measured {
-        latency,
+    Ok(ChatResult {
+        latency: snapshot(&latency)?,
         ..measured
     })
 }
@@ -264,7 +329,7 @@ async fn plain_client(
     network.set_tcp_nodelay(true);
     let (client, mut eventloop) = AsyncClient::new(options, 10_000);
     eventloop.set_network_options(network);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
     let (topic, on_payload) = match subscribe {
         Some((topic, on_payload)) => (Some(topic), Some(on_payload)),
         None => (None, None),
@@ -278,12 +343,12 @@ async fn plain_client(
             match eventloop.poll().await {
                 Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) if topic.is_none() => {
                     if let Some(ready) = ready.take() {
-                        let _ = ready.send(());
+                        let _ = ready.send(Ok(()));
                     }
                 }
                 Ok(rumqttc::Event::Incoming(Packet::SubAck(_))) => {
                     if let Some(ready) = ready.take() {
-                        let _ = ready.send(());
+                        let _ = ready.send(Ok(()));
                     }
                 }
                 Ok(rumqttc::Event::Incoming(Packet::Publish(publish))) => {
@@ -292,14 +357,22 @@ async fn plain_client(
                     }
                 }
                 Ok(_) => {}
-                Err(_) => return,
+                Err(err) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(err.to_string()));
+                    }
+                    return;
+                }
             }
         }
     });
-    tokio::time::timeout(Duration::from_secs(10), ready_rx)
+    let outcome = tokio::time::timeout(Duration::from_secs(10), ready_rx)
         .await
-        .context("the plain broker did not answer")?
-        .context("connection failed")?;
+        .with_context(|| format!("the plain broker at {broker} did not answer within 10 s"))?
+        .with_context(|| format!("the connection to the plain broker at {broker} ended"))?;
+    if let Err(err) = outcome {
+        anyhow::bail!("cannot use the plain broker at {broker} (is Mosquitto running?): {err}");
+    }
     Ok(client)
 }
 

@@ -31,6 +31,12 @@ pub(crate) enum Command {
     /// N pairs chatting 1:1 at a fixed rate: delivered messages/s and send-to-deliver latency,
     /// optionally side by side with a plain MQTT broker.
     Chat(ChatArgs),
+    /// Devices offline while messages pile up for them, then all reconnect at once and
+    /// resume from their cursors: the time until every device has caught up.
+    Resume(ResumeArgs),
+    /// Starts natter itself (SQLite, and PostgreSQL when asked), runs every scenario and
+    /// writes docs/BENCHMARKS.md with a latency plot.
+    Report(ReportArgs),
     /// Deletes every user and device that the load generator provisioned.
     Cleanup(DatabaseArgs),
 }
@@ -85,6 +91,86 @@ pub(crate) struct FanoutArgs {
     /// Messages sent to each group, one at a time.
     #[arg(long, default_value_t = 50)]
     pub(crate) messages: usize,
+}
+
+/// Arguments of the `resume` scenario.
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    #[command(flatten)]
+    pub(crate) database: DatabaseArgs,
+    /// The server's client-facing MQTT address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub(crate) server: SocketAddr,
+    /// Devices (each its own user) that go offline and resume.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) devices: usize,
+    /// Messages sent to each device while it is offline.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) messages: usize,
+    /// Sender users sharing the sending.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) senders: usize,
+    /// Sends each sender keeps in flight (waiting for "sent").
+    #[arg(long, default_value_t = 50)]
+    pub(crate) window: usize,
+    /// Longest the catch-up may take before the scenario fails, seconds.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) timeout_secs: u64,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The natter binary; default: `natter` next to this executable.
+    #[arg(long)]
+    pub(crate) natter: Option<PathBuf>,
+    /// The Markdown file to write; the plot goes beside it as `benchmarks-latency.svg`.
+    #[arg(long, default_value = "docs/BENCHMARKS.md")]
+    pub(crate) out: PathBuf,
+    /// The plain MQTT broker the chat sweep is compared with.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub(crate) baseline: SocketAddr,
+    /// A PostgreSQL maintenance database URL (e.g. postgres://postgres@127.0.0.1:5432/test):
+    /// runs the scenarios on PostgreSQL too, in a database dropped and created at start.
+    #[arg(long)]
+    pub(crate) postgres_url: Option<String>,
+    /// The database created on that server for the run (dropped at start and at the end).
+    #[arg(long, default_value = "natter_bench")]
+    pub(crate) postgres_db: String,
+    /// Also run the connections ramp on PostgreSQL.
+    #[arg(long)]
+    pub(crate) postgres_connections: bool,
+    /// A small, fast version (seconds, not minutes) to check that everything works.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Seconds each chat rate step sends for.
+    #[arg(long)]
+    pub(crate) chat_secs: Option<u64>,
+    /// Chat pairs.
+    #[arg(long)]
+    pub(crate) chat_pairs: Option<usize>,
+    /// Total offered msg/s of the sweep's first step; each next step doubles it.
+    #[arg(long)]
+    pub(crate) chat_start_rate: Option<u64>,
+    /// Steps of the sweep at most (it stops earlier once delivery falls behind).
+    #[arg(long)]
+    pub(crate) chat_steps: Option<usize>,
+    /// Resume devices.
+    #[arg(long)]
+    pub(crate) resume_devices: Option<usize>,
+    /// Messages per resume device.
+    #[arg(long)]
+    pub(crate) resume_messages: Option<usize>,
+    /// Fan-out group sizes.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) fanout_members: Option<Vec<usize>>,
+    /// Connection counts to ramp to; default 1000, 10000 and the largest the descriptor
+    /// limits allow.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) connection_steps: Option<Vec<usize>>,
+    /// The command line to print in the report (scripts/bench passes its own).
+    #[arg(long)]
+    pub(crate) command_line: Option<String>,
 }
 
 /// Arguments of the `connections` scenario.

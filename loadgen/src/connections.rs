@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use sea_orm::DatabaseConnection;
 
 use crate::cli::ConnectionsArgs;
 use crate::ramp::{Plan, Ramp};
@@ -17,12 +18,59 @@ use crate::{database, limits, provision, server};
 /// Descriptors this process needs besides its connections (stdio, database, runtime).
 const SPARE_DESCRIPTORS: u64 = 64;
 
-/// Runs the scenario.
+/// What a ramp measured.
+#[derive(Debug)]
+pub(crate) struct ConnectionsResult {
+    /// The server's open-files limit, `None` when unlimited or unreadable.
+    pub(crate) server_limit: Option<u64>,
+    /// The server's RSS before the first connection, bytes.
+    pub(crate) baseline_rss: u64,
+    /// One row per step reached.
+    pub(crate) rows: Vec<Row>,
+    /// Whether the ramp stopped at `--max-failures`.
+    pub(crate) gave_up: bool,
+}
+
+impl ConnectionsResult {
+    /// The last row: the most connections held.
+    pub(crate) fn largest(&self) -> Option<&Row> {
+        self.rows.last()
+    }
+}
+
+/// Runs the scenario and prints its table.
 ///
 /// # Errors
 /// On bad arguments, when the server or its database cannot be found, or provisioning
 /// fails. Connection failures are reported in the table, not returned.
 pub(crate) async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
+    let server_pid = match args.server_pid {
+        Some(pid) => pid,
+        None => server::find_listening_pid(args.server.port())
+            .context("finding the server process (or pass --server-pid)")?,
+    };
+    let db = database::connect(&args.database).await?;
+    let result = measure(&db, &args, server_pid).await?;
+    println!();
+    println!("{}", report::TABLE_HEADER);
+    for row in &result.rows {
+        println!("{}", report::table_row(row, result.baseline_rss));
+    }
+    println!();
+    Ok(())
+}
+
+/// Provisions devices in `db`, ramps through `args.steps` against the server `server_pid`
+/// and samples it after each step; closes the connections and (unless `--keep-devices`)
+/// deletes the devices at the end.
+///
+/// # Errors
+/// On bad arguments, when the server's memory cannot be read, or provisioning fails.
+pub(crate) async fn measure(
+    db: &DatabaseConnection,
+    args: &ConnectionsArgs,
+    server_pid: u32,
+) -> anyhow::Result<ConnectionsResult> {
     let Some(&largest) = args.steps.iter().max() else {
         bail!("--steps needs at least one connection count");
     };
@@ -37,11 +85,6 @@ pub(crate) async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
             own_limit.saturating_sub(SPARE_DESCRIPTORS)
         );
     }
-    let server_pid = match args.server_pid {
-        Some(pid) => pid,
-        None => server::find_listening_pid(args.server.port())
-            .context("finding the server process (or pass --server-pid)")?,
-    };
     let server_limit = server::open_files_limit(server_pid);
     println!(
         "server pid {server_pid}: open files {} of limit {}",
@@ -55,9 +98,8 @@ pub(crate) async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
         );
     }
 
-    let db = database::connect(&args.database).await?;
     // A few spare devices, so that failed connects do not leave the last step short.
-    let devices = provision::provision(&db, largest + args.max_failures).await?;
+    let devices = provision::provision(db, largest + args.max_failures).await?;
     let sources = args.source_ips();
     let plan = Plan {
         server: args.server,
@@ -76,6 +118,8 @@ pub(crate) async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
     );
 
     let settle = Duration::from_millis(args.settle_ms);
+    // Lets the server finish what it was doing (the provisioning's checkpoint, start-up)
+    // before the baseline sample: a measurement pause, not a readiness wait.
     tokio::time::sleep(settle).await;
     let baseline_rss = server::rss_bytes(server_pid)?;
     println!(
@@ -125,13 +169,7 @@ pub(crate) async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
             break;
         }
     }
-
-    println!();
-    report::print_header();
-    for row in &rows {
-        report::print_row(row, baseline_rss);
-    }
-    println!();
+    let gave_up = ramp.gave_up();
 
     if args.hold_secs > 0 {
         println!("holding the connections for {} s", args.hold_secs);
@@ -139,8 +177,13 @@ pub(crate) async fn run(args: ConnectionsArgs) -> anyhow::Result<()> {
     }
     ramp.close_all();
     if !args.keep_devices {
-        let deleted = provision::remove_all(&db).await?;
+        let deleted = provision::remove_all(db).await?;
         println!("deleted {deleted} load-test devices");
     }
-    Ok(())
+    Ok(ConnectionsResult {
+        server_limit,
+        baseline_rss,
+        rows,
+        gave_up,
+    })
 }

@@ -2,6 +2,7 @@
 //! sender sees "sent" (stored) and until the last member has it. Measures natter's fan-out on
 //! write (one delivery row and one publish per member) at the sizes the issue names.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,19 +17,53 @@ use tokio::sync::mpsc;
 use crate::cli::FanoutArgs;
 use crate::{database, provision};
 
+/// What one group size measured.
+#[derive(Clone, Debug)]
+pub(crate) struct FanoutResult {
+    /// Members besides the sender.
+    pub(crate) members: usize,
+    /// Messages sent, one at a time.
+    pub(crate) messages: usize,
+    /// Median time to "sent", milliseconds.
+    pub(crate) sent_p50_ms: f64,
+    /// Longest time to "sent", milliseconds.
+    pub(crate) sent_max_ms: f64,
+    /// Median time until every member had the message, milliseconds.
+    pub(crate) all_p50_ms: f64,
+    /// Longest time until every member had the message, milliseconds.
+    pub(crate) all_max_ms: f64,
+    /// Deliveries per second over the whole run.
+    pub(crate) deliveries_per_sec: f64,
+}
+
+/// The header of the results table.
+pub(crate) const TABLE_HEADER: &str = "| members | messages | sent p50 ms | sent max ms | all delivered p50 ms | all delivered max ms | deliveries/s |\n|---|---|---|---|---|---|---|";
+
+/// One row of the results table.
+pub(crate) fn table_row(result: &FanoutResult) -> String {
+    format!(
+        "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+        result.members,
+        result.messages,
+        result.sent_p50_ms,
+        result.sent_max_ms,
+        result.all_p50_ms,
+        result.all_max_ms,
+        result.deliveries_per_sec,
+    )
+}
+
 /// Runs the scenario for each group size.
 ///
 /// # Errors
 /// When provisioning, connecting or a delivery fails or times out.
 pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let db = database::connect(&args.database).await?;
-    println!(
-        "| members | messages | sent p50 ms | sent max ms | all delivered p50 ms | all delivered max ms | deliveries/s |"
-    );
-    println!("|---|---|---|---|---|---|---|");
+    println!("{TABLE_HEADER}");
     let outcome = async {
         for &members in &args.members {
-            measure(&db, &args, members).await?;
+            let result = measure(&db, args.server, members, args.messages).await?;
+            println!("{}", table_row(&result));
         }
         anyhow::Ok(())
     }
@@ -38,12 +73,23 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     outcome
 }
 
-async fn measure(db: &DatabaseConnection, args: &FanoutArgs, members: usize) -> anyhow::Result<()> {
+/// One sender and a group of `members`: sends `messages` one at a time and times each to
+/// "sent" and to the last member's delivery. Leaves the provisioned devices for the caller
+/// to remove (`provision::remove_all`); removes the group.
+///
+/// # Errors
+/// When provisioning, connecting or a delivery fails or times out.
+pub(crate) async fn measure(
+    db: &DatabaseConnection,
+    server: SocketAddr,
+    members: usize,
+    messages: usize,
+) -> anyhow::Result<FanoutResult> {
     let devices = provision::provision(db, members + 1).await?;
     let users = user_ids(db, &devices).await?;
     let group = create_group(db, &users).await?;
     let (delivered_tx, mut delivered_rx) = mpsc::unbounded_channel::<()>();
-    let server = args.server.to_string();
+    let server = server.to_string();
     let mut clients = Vec::with_capacity(members);
     for (device, user) in devices.iter().zip(&users).skip(1) {
         let (client, mut events) = connect(&server, device, *user).await?;
@@ -62,7 +108,7 @@ async fn measure(db: &DatabaseConnection, args: &FanoutArgs, members: usize) -> 
     let mut all_ms = Vec::new();
     let deadline = Duration::from_secs(60);
     let started = Instant::now();
-    for _ in 0..args.messages {
+    for _ in 0..messages {
         let at = Instant::now();
         let id = sender.send(Target::Group(group), b"hello everybody!".to_vec(), None)?;
         tokio::time::timeout(deadline, async {
@@ -83,19 +129,20 @@ async fn measure(db: &DatabaseConnection, args: &FanoutArgs, members: usize) -> 
         }
         all_ms.push(at.elapsed().as_secs_f64() * 1000.0);
     }
-    let rate = (members * args.messages) as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "| {members} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {rate:.0} |",
-        args.messages,
-        median(&mut sent_ms),
-        max(&sent_ms),
-        median(&mut all_ms),
-        max(&all_ms),
-    );
+    let deliveries_per_sec = (members * messages) as f64 / started.elapsed().as_secs_f64();
     for client in clients.into_iter().chain([sender]) {
         client.close().await;
     }
-    remove_group(db, group).await
+    remove_group(db, group).await?;
+    Ok(FanoutResult {
+        members,
+        messages,
+        sent_p50_ms: median(&mut sent_ms),
+        sent_max_ms: max(&sent_ms),
+        all_p50_ms: median(&mut all_ms),
+        all_max_ms: max(&all_ms),
+        deliveries_per_sec,
+    })
 }
 
 /// A natter client of `device` (user `user`), connected and subscribed.

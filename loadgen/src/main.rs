@@ -4,9 +4,13 @@
 //! connections in steps and reports the connect rate and the server's memory per connection;
 //! `chat` runs N pairs chatting 1:1 (optionally beside a plain broker such as Mosquitto);
 //! `fanout` sends to groups of 10, 100 and 1,000 members and reports the time to "sent" and
-//! to the last delivery; `cleanup` removes the devices it provisioned. The binary only parses the command line and
+//! to the last delivery; `resume` lets devices fall behind while offline and times their
+//! catch-up after reconnecting at once; `report` starts natter itself, runs all of them (and
+//! the chat sweep against a plain broker) and writes docs/BENCHMARKS.md with a latency plot;
+//! `cleanup` removes the devices it provisioned. The binary only parses the command line and
 //! builds the runtime; each scenario lives in its own module.
 
+mod bench;
 mod chat;
 mod cli;
 mod connections;
@@ -17,6 +21,7 @@ mod mqtt;
 mod provision;
 mod ramp;
 mod report;
+mod resume;
 mod server;
 
 use anyhow::Context;
@@ -38,6 +43,8 @@ fn main() -> anyhow::Result<()> {
             Command::Connections(args) => connections::run(args).await,
             Command::Fanout(args) => fanout::run(args).await,
             Command::Chat(args) => chat::run(args).await,
+            Command::Resume(args) => resume::run(args).await,
+            Command::Report(args) => bench::run(args).await,
             Command::Cleanup(args) => provision::cleanup_command(args).await,
         }
     })

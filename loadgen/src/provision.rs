@@ -77,15 +77,17 @@ pub(crate) async fn provision(
 /// # Errors
 /// When the database refuses the deletes.
 pub(crate) async fn remove_all(db: &DatabaseConnection) -> anyhow::Result<u64> {
+    let loadgen_devices = || devices::Entity::find().filter(devices::Column::Platform.eq(PLATFORM));
+    // Counted before the transaction: on SQLite a transaction that reads first and then writes
+    // fails at once (SQLITE_BUSY, no busy wait) if the server wrote in between.
+    let count = loadgen_devices()
+        .count(db)
+        .await
+        .context("counting load-test devices")?;
     let tx = db
         .begin()
         .await
         .context("starting the cleanup transaction")?;
-    let loadgen_devices = || devices::Entity::find().filter(devices::Column::Platform.eq(PLATFORM));
-    let count = loadgen_devices()
-        .count(&tx)
-        .await
-        .context("counting load-test devices")?;
     let owners = loadgen_devices()
         .select_only()
         .column(devices::Column::UserId)

@@ -23,31 +23,38 @@ pub(crate) struct Row {
     pub(crate) loadgen_cpu: Option<Duration>,
 }
 
-/// Prints the table header.
-pub(crate) fn print_header() {
-    println!(
-        "| connections | connect rate (CONNACK/s) | p50 / p99 connect (ms) | failures \
-         | server RSS (MiB) | RSS growth (MiB) | RSS per connection (KiB) | loadgen RSS (MiB) \
-         | CPU server / loadgen (s) |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+impl Row {
+    /// Connections held that the server had not closed.
+    pub(crate) fn alive(&self) -> usize {
+        self.open - self.closed_by_server
+    }
+
+    /// Server RSS growth since `baseline_rss` per live connection, KiB.
+    pub(crate) fn per_connection_kib(&self, baseline_rss: u64) -> Option<f64> {
+        let alive = self.alive();
+        (alive > 0)
+            .then(|| self.server_rss.saturating_sub(baseline_rss) as f64 / alive as f64 / 1024.0)
+    }
 }
 
-/// Prints one row; `baseline_rss` is the server's RSS before the first connection.
-pub(crate) fn print_row(row: &Row, baseline_rss: u64) {
+/// The table header.
+pub(crate) const TABLE_HEADER: &str = "| connections | connect rate (CONNACK/s) | p50 / p99 connect (ms) | failures \
+     | server RSS (MiB) | RSS growth (MiB) | RSS per connection (KiB) | loadgen RSS (MiB) \
+     | CPU server / loadgen (s) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// One row; `baseline_rss` is the server's RSS before the first connection.
+pub(crate) fn table_row(row: &Row, baseline_rss: u64) -> String {
     let growth = row.server_rss.saturating_sub(baseline_rss);
-    let alive = row.open - row.closed_by_server;
-    let per_connection = if alive == 0 {
-        "-".to_owned()
-    } else {
-        format!("{:.1}", growth as f64 / alive as f64 / 1024.0)
-    };
+    let per_connection = row
+        .per_connection_kib(baseline_rss)
+        .map_or_else(|| "-".to_owned(), |kib| format!("{kib:.1}"));
+    let alive = row.alive();
     let connections = if row.closed_by_server == 0 {
         alive.to_string()
     } else {
         format!("{alive} ({} closed by server)", row.closed_by_server)
     };
-    println!(
+    format!(
         "| {connections} | {:.0} | {} / {} | {} | {:.1} | {:.1} | {per_connection} | {:.1} \
          | {} / {} |",
         row.step.rate(),
@@ -59,7 +66,7 @@ pub(crate) fn print_row(row: &Row, baseline_rss: u64) {
         mib(row.loadgen_rss),
         seconds(row.server_cpu),
         seconds(row.loadgen_cpu),
-    );
+    )
 }
 
 /// Prints the failures of a step, one line per kind with its first message.
