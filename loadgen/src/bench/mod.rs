@@ -218,10 +218,13 @@ async fn scenarios(
 
     eprintln!("== {name}: chat sweep");
     let at = Instant::now();
-    let (db_ref, mqtt) = (&db, server.mqtt);
+    let (db_ref, mqtt, pid) = (&db, server.mqtt, server.pid);
     let chat = sweep(
         plan,
-        |params| async move { chat::measure_natter(db_ref, mqtt, &params).await },
+        |params| async move {
+            server::wait_idle(pid).await;
+            chat::measure_natter(db_ref, mqtt, &params).await
+        },
         true,
     )
     .await?;
@@ -231,6 +234,7 @@ async fn scenarios(
     let at = Instant::now();
     let mut fanouts = Vec::new();
     for &members in &plan.fanout_members {
+        server::wait_idle(server.pid).await;
         let result = fanout::measure(&db, server.mqtt, members, plan.fanout_messages).await;
         let removed = provision::remove_all(&db).await;
         fanouts.push(result?);
@@ -251,6 +255,7 @@ async fn scenarios(
         window: 50,
         timeout: Duration::from_secs(300),
     };
+    server::wait_idle(server.pid).await;
     let result = resume::measure(&db, &params).await;
     let removed = provision::remove_all(&db).await;
     let resume = result?;

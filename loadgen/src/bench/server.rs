@@ -160,6 +160,25 @@ impl Server {
     }
 }
 
+/// Waits until process `pid` is idle: less than 10 % of a CPU over half a second (at most
+/// 60 s), so that work left from one scenario (a backlog, 20k disconnects) does not count in
+/// the next. Returns how long it waited.
+pub(crate) async fn wait_idle(pid: u32) -> Duration {
+    let started = Instant::now();
+    let window = Duration::from_millis(500);
+    let mut before = crate::server::cpu_time(pid);
+    while started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(window).await;
+        let now = crate::server::cpu_time(pid);
+        match (before, now) {
+            (Some(b), Some(n)) if n.saturating_sub(b) < window / 10 => break,
+            (_, None) => break,
+            _ => before = now,
+        }
+    }
+    started.elapsed()
+}
+
 /// The status code of `GET /healthz`, `None` when nothing answers.
 async fn health_status(http: SocketAddr) -> Option<u16> {
     let ask = async {
