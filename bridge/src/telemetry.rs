@@ -12,6 +12,10 @@ pub(crate) const PERSIST_ERRORS: &str = "natter_persist_errors_total";
 /// Histogram: seconds to handle one outbox request, database included.
 pub(crate) const PERSIST_SECONDS: &str = "natter_persist_seconds";
 
+/// Histogram: outbox requests taken from the broker at once (one transaction for their sends
+/// and receipts).
+pub(crate) const BATCH_SIZE: &str = "natter_bridge_batch_size";
+
 /// Registers the bridge's metrics with their help texts, so that they are exported before
 /// their first change.
 pub(crate) fn describe() {
@@ -29,6 +33,10 @@ pub(crate) fn describe() {
         "outbox requests that failed in the database"
     );
     metrics::describe_histogram!(PERSIST_SECONDS, "seconds to handle one outbox request");
+    metrics::describe_histogram!(
+        BATCH_SIZE,
+        "outbox requests handled together (sends and receipts share a transaction)"
+    );
     metrics::counter!(MESSAGES_PERSISTED).increment(0);
     metrics::counter!(PERSIST_ERRORS).increment(0);
     metrics::gauge!(BRIDGE_CONNECTED).set(0.0);

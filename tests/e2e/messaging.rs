@@ -481,3 +481,78 @@ scenario!(
         app.stop().await
     }
 );
+
+scenario!(
+    a_send_the_database_refuses_in_a_burst_costs_only_itself,
+    |services| {
+        let app = spawn_app(&services).await?;
+        app.wait_healthy().await?;
+        let ada = app.create_user("+15551230021").await?;
+        let bob = app.create_user("+15551230022").await?;
+        let mut ada_phone = device(&app, &ada).await?;
+        let mut bob_phone = device(&app, &bob).await?;
+        // The database itself refuses one body (as a full disk or a broken row would): the
+        // sends around it arrive in the same batch and must not be lost with it.
+        let db = app.db().await?;
+        let refuse = match db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => vec![
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages \
+                 WHEN NEW.body = CAST('poison' AS BLOB) \
+                 BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+                    .to_owned(),
+            ],
+            _ => vec![
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.body = convert_to('poison', 'UTF8') THEN \
+                 RAISE EXCEPTION 'poison refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                    .to_owned(),
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+                    .to_owned(),
+            ],
+        };
+        for statement in refuse {
+            sea_orm::ConnectionTrait::execute_unprepared(&db, &statement).await?;
+        }
+
+        let total = 30;
+        for n in 0..total {
+            let body = if n == 15 {
+                "poison".to_owned()
+            } else {
+                format!("m{n}")
+            };
+            request(
+                &ada_phone,
+                ada.user_id,
+                &send(&format!("c{n}"), Target::User(bob.user_id), &body),
+            )
+            .await?;
+        }
+        let mut sent = std::collections::BTreeSet::new();
+        let mut refused = Vec::new();
+        while sent.len() + refused.len() < total {
+            match event(&mut ada_phone).await? {
+                Event::Sent { id, .. } => assert!(sent.insert(id.clone()), "{id} sent twice"),
+                Event::Error { id, code, .. } => refused.push((id, code)),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            refused,
+            vec![(Some("c15".to_owned()), "unavailable".to_owned())]
+        );
+        let mut bodies = Vec::new();
+        while bodies.len() < total - 1 {
+            if let Event::Message { body, .. } = event(&mut bob_phone).await? {
+                bodies.push(String::from_utf8(body.0)?);
+            }
+        }
+        let expected: Vec<String> = (0..total)
+            .filter(|n| *n != 15)
+            .map(|n| format!("m{n}"))
+            .collect();
+        assert_eq!(bodies, expected, "every other send arrives once, in order");
+        app.stop().await
+    }
+);

@@ -11,11 +11,11 @@ use natter_config::MessagingSettings;
 use natter_proto::envelope::{Base64, Event, MessageKind, Request};
 use natter_proto::topics::{self, ControlTopic};
 use rumqttc::{AsyncClient, QoS};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::telemetry::{MESSAGES_PERSISTED, PERSIST_ERRORS, PERSIST_SECONDS};
+use crate::telemetry::{BATCH_SIZE, MESSAGES_PERSISTED, PERSIST_ERRORS, PERSIST_SECONDS};
 
 /// Messages one sync sends per page.
 const SYNC_PAGE: u64 = 500;
@@ -74,16 +74,24 @@ impl Handler {
 /// acknowledging the request anyway (they are still queued in the client).
 const EVENTS_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Handles outbox publishes one at a time, in arrival order, and acknowledges each after its
-/// work is committed and its events are handed to the broker.
+/// Most requests handled in one batch (one transaction for its sends and receipts).
+const MAX_BATCH: usize = 64;
+
+/// Handles outbox publishes in arrival order and acknowledges each after its work is
+/// committed and its events are handed to the broker.
+///
+/// Whatever has queued up while the previous batch was in the database is taken as one batch
+/// (at most [`MAX_BATCH`]): its sends and receipts share one transaction (group commit), so
+/// the per-commit cost is paid once per batch under load and nothing waits for a batch to
+/// fill when idle. Events and acknowledgements follow the commit, in order.
 ///
 /// Events go to the broker at QoS 0: the hop is loopback to the router, the database is the
 /// source of truth, and a device that misses a live event finds it with `sync` (clients
 /// detect the gap in `inbox_seq`). QoS 1 here cost a 40 ms stall per message: rumqttd never
 /// sets TCP_NODELAY, so its PUBACKs to the bridge sat unacknowledged and held back its next
-/// delivery until the bridge's delayed ACK (docs/BENCHMARKS.md). Control messages (a member
-/// removed, a device revoked) stay QoS 1, and the request is acknowledged after the broker
-/// has acknowledged them (`acked` counts the broker's PUBACKs).
+/// delivery until the bridge's delayed ACK (docs/PERFORMANCE.md). Control messages (a member
+/// removed, a device revoked) stay QoS 1, and the batch is acknowledged after the broker has
+/// acknowledged them (`acked` counts the broker's PUBACKs).
 pub(crate) async fn run(
     mut handler: Handler,
     client: AsyncClient,
@@ -91,11 +99,15 @@ pub(crate) async fn run(
     mut acked: tokio::sync::watch::Receiver<u64>,
 ) {
     let mut published = *acked.borrow();
-    while let Some(Inbound { publish }) = inbound.recv().await {
-        let outs = handler
-            .handle(&publish.topic, &publish.payload, crate::now_ms())
-            .await;
-        for out in outs {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while inbound.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let requests: Vec<(&str, &[u8])> = batch
+            .iter()
+            .map(|Inbound { publish }| (publish.topic.as_str(), &publish.payload[..]))
+            .collect();
+        let answers = handler.handle_batch(&requests, crate::now_ms()).await;
+        metrics::histogram!(BATCH_SIZE).record(requests.len() as f64);
+        for out in answers.into_iter().flatten() {
             let (topic, payload, qos) = match out {
                 Out::Event(topic, event) => (topic, encode(&event), QoS::AtMostOnce),
                 Out::Ephemeral(topic, event) => (topic, encode(&event), QoS::AtMostOnce),
@@ -114,8 +126,10 @@ pub(crate) async fn run(
             // A reconnect lost count (or the broker is slow): go on, and count from here.
             published = *acked.borrow();
         }
-        if publish.qos != QoS::AtMostOnce && client.ack(&publish).await.is_err() {
-            return;
+        for Inbound { publish } in batch.drain(..) {
+            if publish.qos != QoS::AtMostOnce && client.ack(&publish).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -125,41 +139,119 @@ fn encode(event: &Event) -> Option<Vec<u8>> {
     Some(natter_proto::wire::encode_event(event))
 }
 
+/// An outbox message read: who sent it and what it asks.
+struct Decoded {
+    caller: Caller,
+    request: Request,
+}
+
+/// Reads an outbox message, or says what to answer when it cannot be read (nothing for a
+/// topic that is not a stamped outbox).
+fn decode(topic: &str, payload: &[u8], now: i64) -> Result<Decoded, Vec<Out>> {
+    let Some((user, device)) = topics::parse_stamped_outbox(topic) else {
+        return Err(Vec::new());
+    };
+    let reply = topics::device_replies(user, device);
+    match natter_proto::wire::read_request(payload) {
+        Ok(request) => Ok(Decoded {
+            caller: Caller {
+                user,
+                device,
+                reply,
+                now,
+            },
+            request,
+        }),
+        Err(err) => Err(vec![Out::Event(
+            reply,
+            error(None, "bad_request", &format!("not a valid request: {err}")),
+        )]),
+    }
+}
+
+/// Whether a request may share the batch's transaction: sends and receipts, the bulk of
+/// the traffic. Everything else (sync, calls, edits…) runs alone, in order.
+fn batchable(request: &Request) -> bool {
+    matches!(request, Request::Send { .. } | Request::Receipt { .. })
+}
+
 impl Handler {
-    /// What to publish in answer to one outbox message.
-    pub(crate) async fn handle(&mut self, topic: &str, payload: &[u8], now: i64) -> Vec<Out> {
-        let Some((user, device)) = topics::parse_stamped_outbox(topic) else {
-            return Vec::new();
-        };
-        let reply = topics::device_replies(user, device);
-        let request: Request = match natter_proto::wire::read_request(payload) {
-            Ok(request) => request,
-            Err(err) => {
-                return vec![Out::Event(
-                    reply,
-                    error(None, "bad_request", &format!("not a valid request: {err}")),
-                )];
+    /// What to publish in answer to each of `requests` (topic, payload), in order. Runs of
+    /// sends and receipts share one transaction; if it fails, they are handled again one by
+    /// one, so that only the request at fault gets an error.
+    pub(crate) async fn handle_batch(
+        &mut self,
+        requests: &[(&str, &[u8])],
+        now: i64,
+    ) -> Vec<Vec<Out>> {
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut run = Vec::new();
+        for &(topic, payload) in requests {
+            match decode(topic, payload, now) {
+                Ok(decoded) if batchable(&decoded.request) => run.push(decoded),
+                other => {
+                    self.serve_run(std::mem::take(&mut run), &mut answers).await;
+                    answers.push(match other {
+                        Ok(decoded) => self.serve(decoded).await,
+                        Err(answer) => answer,
+                    });
+                }
             }
+        }
+        self.serve_run(run, &mut answers).await;
+        answers
+    }
+
+    /// Serves sends and receipts in one transaction, appending their answers.
+    async fn serve_run(&mut self, run: Vec<Decoded>, answers: &mut Vec<Vec<Out>>) {
+        if run.len() <= 1 {
+            for decoded in run {
+                answers.push(self.serve(decoded).await);
+            }
+            return;
+        }
+        let started = std::time::Instant::now();
+        match in_one_transaction(&self.db, &run).await {
+            Ok(outs) => {
+                let each = started.elapsed().as_secs_f64();
+                for _ in 0..outs.len() {
+                    metrics::histogram!(PERSIST_SECONDS).record(each);
+                }
+                answers.extend(outs);
+            }
+            Err(err) => {
+                warn!(error = %err, requests = run.len(), "a batch failed in the database; handling its requests one by one");
+                for decoded in run {
+                    answers.push(self.serve(decoded).await);
+                }
+            }
+        }
+    }
+
+    /// What to publish in answer to one request, handled in its own transaction.
+    async fn serve(&mut self, decoded: Decoded) -> Vec<Out> {
+        let Decoded { caller, request } = decoded;
+        let reply = caller.reply.clone();
+        let (user, device) = (caller.user, caller.device);
+        // A failure names the request it answers, when the request has a client id.
+        let client_id = match &request {
+            Request::Send { id, .. }
+            | Request::Edit { id, .. }
+            | Request::Delete { id, .. }
+            | Request::React { id, .. } => Some(id.clone()),
+            _ => None,
         };
         let started = std::time::Instant::now();
-        let caller = Caller {
-            user,
-            device,
-            reply: reply.clone(),
-            now,
-        };
         let outcome = match request {
-            Request::Send {
-                id,
-                to,
-                body,
-                reply_to,
-                media,
-            } => {
-                let attachments = Attachments { reply_to, media };
-                send(&self.db, &caller, id, to, body, attachments).await
+            request @ (Request::Send { .. } | Request::Receipt { .. }) => {
+                let alone = [Decoded {
+                    caller: caller.clone(),
+                    request,
+                }];
+                in_one_transaction(&self.db, &alone)
+                    .await
+                    .map(|answers| answers.into_iter().flatten().collect())
             }
-            Request::Receipt { status, ids } => receipt(&self.db, &caller, status, &ids).await,
             Request::Sync { after } => sync(&self.db, &caller, after).await,
             Request::Edit { id, message, body } => {
                 let change = changes::Change::Edit(body.0);
@@ -189,7 +281,7 @@ impl Handler {
             vec![Out::Event(
                 reply,
                 error(
-                    None,
+                    client_id,
                     "unavailable",
                     "the server could not store this; send it again",
                 ),
@@ -231,8 +323,40 @@ pub(crate) fn check_id(caller: &Caller, id: &str) -> Option<Vec<Out>> {
     None
 }
 
-async fn send(
+/// Sends and receipts in one transaction: every answer, or the first error (then nothing is
+/// stored). Other requests are not expected here and get no answer.
+async fn in_one_transaction(
     db: &DatabaseConnection,
+    run: &[Decoded],
+) -> Result<Vec<Vec<Out>>, DbErr> {
+    let txn = db.begin().await?;
+    let mut answers = Vec::with_capacity(run.len());
+    for Decoded { caller, request } in run {
+        let outs = match request {
+            Request::Send {
+                id,
+                to,
+                body,
+                reply_to,
+                media,
+            } => {
+                let attachments = Attachments {
+                    reply_to: *reply_to,
+                    media: *media,
+                };
+                send(&txn, caller, id.clone(), *to, body.clone(), attachments).await?
+            }
+            Request::Receipt { status, ids } => receipt(&txn, caller, *status, ids).await?,
+            _ => Vec::new(),
+        };
+        answers.push(outs);
+    }
+    txn.commit().await?;
+    Ok(answers)
+}
+
+async fn send(
+    db: &impl ConnectionTrait,
     caller: &Caller,
     id: String,
     to: natter_proto::envelope::Target,
@@ -252,7 +376,7 @@ async fn send(
         media: attachments.media,
         now: caller.now,
     };
-    let stored = match store::persist(db, send).await? {
+    let stored = match store::persist_in(db, send).await? {
         Ok(stored) => stored,
         Err(refusal) => {
             let (code, message) = match refusal {
@@ -303,7 +427,7 @@ pub(crate) fn stored_events(sender: i64, id: String, stored: &store::Stored) -> 
 }
 
 async fn receipt(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     caller: &Caller,
     status: natter_proto::envelope::ReceiptStatus,
     ids: &[i64],
@@ -314,7 +438,7 @@ async fn receipt(
             error(None, "too_many_ids", "at most 1000 ids per receipt"),
         )]);
     }
-    let changes = store::record_receipt(db, caller.user, status, ids, caller.now).await?;
+    let changes = store::record_receipt_in(db, caller.user, status, ids, caller.now).await?;
     let mut outs = Vec::new();
     for change in changes {
         let inbox = topics::user_inbox(change.sender);

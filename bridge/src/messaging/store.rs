@@ -1,14 +1,15 @@
-//! Persistence of messages, receipts and inbox positions. One transaction per request: a
-//! message, its sequence numbers and its deliveries are stored together or not at all.
+//! Persistence of messages, receipts and inbox positions. A message, its sequence numbers and
+//! its deliveries are stored together or not at all: in the request's own transaction, or in
+//! the transaction of the batch it arrived in (`*_in` functions take the transaction).
 
 use natter_entities::{
     blocks, conversations, deliveries, group_members, groups, media, messages, users,
 };
 use natter_proto::envelope::{MessageKind, ReceiptStatus, Target};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 /// A message as stored, with what its events need.
@@ -41,50 +42,49 @@ pub(crate) struct Send<'a> {
     pub(crate) now: i64,
 }
 
-/// Stores a message and a pending delivery per recipient, or returns the message already
-/// stored under the same client id (then with no new deliveries).
-pub(crate) async fn persist(
-    db: &DatabaseConnection,
+/// Stores a message and a pending delivery per recipient inside `txn`, or returns the message
+/// already stored under the same client id (then with no new deliveries). A refusal writes
+/// nothing, so a batch may go on after one.
+pub(crate) async fn persist_in(
+    txn: &impl ConnectionTrait,
     send: Send<'_>,
 ) -> Result<Result<Stored, Refusal>, DbErr> {
-    let txn = db.begin().await?;
-    if let Some(stored) = existing(&txn, send.sender, send.client_id).await? {
-        txn.commit().await?;
+    if let Some(stored) = existing(txn, send.sender, send.client_id).await? {
         return Ok(Ok(stored));
     }
     if let Some(media_id) = send.media
-        && !may_attach(&txn, send.sender, media_id).await?
+        && !may_attach(txn, send.sender, media_id).await?
     {
         return Ok(Err(Refusal::UnknownMedia));
     }
     let (conversation, recipients) = match send.to {
         Target::User(recipient) => {
             let live = users::Entity::find_by_id(recipient)
-                .one(&txn)
+                .one(txn)
                 .await?
                 .is_some_and(|user| user.deleted_at.is_none());
             if !live || recipient == send.sender {
                 return Ok(Err(Refusal::UnknownRecipient));
             }
-            let conversation = direct_conversation(&txn, send.sender, recipient, send.now).await?;
+            let conversation = direct_conversation(txn, send.sender, recipient, send.now).await?;
             // A recipient who blocked the sender gets nothing; the sender still sees "sent".
-            let recipients = recipients(&txn, &conversation, send.sender).await?;
+            let recipients = recipients(txn, &conversation, send.sender).await?;
             (conversation, recipients)
         }
         Target::Group(group_id) => {
             let member = group_members::Entity::find_by_id((group_id, send.sender))
-                .one(&txn)
+                .one(txn)
                 .await?
                 .is_some();
             let live = groups::Entity::find_by_id(group_id)
-                .one(&txn)
+                .one(txn)
                 .await?
                 .is_some_and(|group| group.deleted_at.is_none());
             if !member || !live {
                 return Ok(Err(Refusal::NotAMember));
             }
-            let conversation = group_conversation(&txn, group_id, send.now).await?;
-            let members = recipients(&txn, &conversation, send.sender).await?;
+            let conversation = group_conversation(txn, group_id, send.now).await?;
+            let members = recipients(txn, &conversation, send.sender).await?;
             (conversation, members)
         }
     };
@@ -102,8 +102,7 @@ pub(crate) async fn persist(
         media: send.media,
         now: send.now,
     };
-    let (message, deliveries) = append(&txn, &conversation, entry, &recipients).await?;
-    txn.commit().await?;
+    let (message, deliveries) = append(txn, &conversation, entry, &recipients).await?;
     Ok(Ok(Stored {
         message,
         group_id: conversation.group_id,
@@ -134,7 +133,7 @@ pub(crate) async fn append(
     entry: Entry,
     recipients: &[i64],
 ) -> Result<(messages::Model, Vec<(i64, i64)>), DbErr> {
-    let seq = next_value(txn, conversation.id, Sequence::Conversation).await?;
+    let seq = next_conversation_seq(txn, conversation.id).await?;
     let expires_at = conversation
         .disappearing_secs
         .filter(|secs| *secs > 0)
@@ -155,25 +154,21 @@ pub(crate) async fn append(
     }
     .insert(txn)
     .await?;
-    // Inbox counters are locked in ascending user order, so that concurrent transactions
-    // (several bridge sessions) cannot deadlock on each other's recipients.
-    let mut ordered = recipients.to_vec();
-    ordered.sort_unstable();
-    ordered.dedup();
-    let mut new_deliveries = Vec::with_capacity(ordered.len());
-    for recipient in ordered {
-        let inbox_seq = next_value(txn, recipient, Sequence::Inbox).await?;
-        deliveries::ActiveModel {
-            message_id: Set(message.id),
-            recipient_user_id: Set(recipient),
-            status: Set(deliveries::STATUS_PENDING.into()),
-            created_at: Set(entry.now),
-            inbox_seq: Set(inbox_seq),
-            ..Default::default()
-        }
-        .insert(txn)
-        .await?;
-        new_deliveries.push((recipient, inbox_seq));
+    let new_deliveries = next_inbox_positions(txn, recipients).await?;
+    for chunk in new_deliveries.chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk
+            .iter()
+            .map(|&(recipient, inbox_seq)| deliveries::ActiveModel {
+                message_id: Set(message.id),
+                recipient_user_id: Set(recipient),
+                status: Set(deliveries::STATUS_PENDING.into()),
+                created_at: Set(entry.now),
+                inbox_seq: Set(inbox_seq),
+                ..Default::default()
+            });
+        deliveries::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await?;
     }
     Ok((message, new_deliveries))
 }
@@ -288,47 +283,69 @@ async fn may_attach(txn: &impl ConnectionTrait, sender: i64, media_id: i64) -> R
     Ok(received.is_some())
 }
 
-enum Sequence {
-    Conversation,
-    Inbox,
+/// Rows (or ids) one statement carries at most: far below SQLite's and PostgreSQL's limits
+/// on bound parameters, whatever the group size.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Takes the next sequence number of a conversation (one `UPDATE … RETURNING`; the row lock
+/// orders concurrent writers).
+async fn next_conversation_seq(txn: &impl ConnectionTrait, id: i64) -> Result<i64, DbErr> {
+    conversations::Entity::update_many()
+        .col_expr(
+            conversations::Column::LastSeq,
+            Expr::col(conversations::Column::LastSeq).add(1),
+        )
+        .filter(conversations::Column::Id.eq(id))
+        .exec_with_returning(txn)
+        .await?
+        .first()
+        .map(|row| row.last_seq)
+        .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id}")))
 }
 
-/// Increments and returns a counter inside the transaction. The UPDATE takes the row lock,
-/// so concurrent writers (several bridge workers on PostgreSQL) get distinct values.
-async fn next_value(txn: &impl ConnectionTrait, id: i64, sequence: Sequence) -> Result<i64, DbErr> {
-    let missing = || DbErr::RecordNotFound(format!("counter row {id}"));
-    match sequence {
-        Sequence::Conversation => {
-            conversations::Entity::update_many()
-                .col_expr(
-                    conversations::Column::LastSeq,
-                    Expr::col(conversations::Column::LastSeq).add(1),
-                )
-                .filter(conversations::Column::Id.eq(id))
-                .exec(txn)
+/// Takes the next inbox position of each recipient: (recipient, position), ascending by
+/// recipient, one `UPDATE … RETURNING` per [`ROWS_PER_STATEMENT`] recipients. On PostgreSQL
+/// the rows are first locked in ascending order, so that concurrent transactions (several
+/// bridge sessions) with overlapping recipients cannot deadlock.
+async fn next_inbox_positions(
+    txn: &impl ConnectionTrait,
+    recipients: &[i64],
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    let mut ordered = recipients.to_vec();
+    ordered.sort_unstable();
+    ordered.dedup();
+    let mut positions = Vec::with_capacity(ordered.len());
+    for chunk in ordered.chunks(ROWS_PER_STATEMENT) {
+        if chunk.len() > 1 && txn.get_database_backend() == DbBackend::Postgres {
+            let _locked: Vec<i64> = users::Entity::find()
+                .select_only()
+                .column(users::Column::Id)
+                .filter(users::Column::Id.is_in(chunk.iter().copied()))
+                .order_by_asc(users::Column::Id)
+                .lock_exclusive()
+                .into_tuple()
+                .all(txn)
                 .await?;
-            let row = conversations::Entity::find_by_id(id)
-                .one(txn)
-                .await?
-                .ok_or_else(missing)?;
-            Ok(row.last_seq)
         }
-        Sequence::Inbox => {
-            users::Entity::update_many()
-                .col_expr(
-                    users::Column::InboxSeq,
-                    Expr::col(users::Column::InboxSeq).add(1),
-                )
-                .filter(users::Column::Id.eq(id))
-                .exec(txn)
-                .await?;
-            let row = users::Entity::find_by_id(id)
-                .one(txn)
-                .await?
-                .ok_or_else(missing)?;
-            Ok(row.inbox_seq)
+        let mut rows = users::Entity::update_many()
+            .col_expr(
+                users::Column::InboxSeq,
+                Expr::col(users::Column::InboxSeq).add(1),
+            )
+            .filter(users::Column::Id.is_in(chunk.iter().copied()))
+            .exec_with_returning(txn)
+            .await?;
+        if rows.len() != chunk.len() {
+            return Err(DbErr::RecordNotFound(format!(
+                "{} of {} recipients",
+                chunk.len() - rows.len(),
+                chunk.len()
+            )));
         }
+        rows.sort_unstable_by_key(|row| row.id);
+        positions.extend(rows.into_iter().map(|row| (row.id, row.inbox_seq)));
     }
+    Ok(positions)
 }
 
 async fn direct_conversation(
@@ -404,53 +421,69 @@ pub(crate) struct ReceiptChange {
     pub(crate) all: Vec<i64>,
 }
 
-/// Records a receipt from `recipient` for `ids` (only moving forward: pending → delivered →
-/// read) and returns, per message sender, the ids whose state changed.
-pub(crate) async fn record_receipt(
-    db: &DatabaseConnection,
+/// Records a receipt from `recipient` for `ids` inside `txn` (only moving forward: pending →
+/// delivered → read) and returns, per message sender, the ids whose state changed.
+pub(crate) async fn record_receipt_in(
+    txn: &impl ConnectionTrait,
     recipient: i64,
     status: ReceiptStatus,
     ids: &[i64],
     now: i64,
 ) -> Result<Vec<ReceiptChange>, DbErr> {
-    let txn = db.begin().await?;
-    let mut by_sender: Vec<ReceiptChange> = Vec::new();
-    let rows = deliveries::Entity::find()
+    let rank = |stored: &str| match stored {
+        deliveries::STATUS_READ => 2,
+        deliveries::STATUS_DELIVERED => 1,
+        _ => 0,
+    };
+    let wanted = match status {
+        ReceiptStatus::Delivered => 1,
+        ReceiptStatus::Read => 2,
+    };
+    let moving: Vec<messages::Model> = deliveries::Entity::find()
         .filter(deliveries::Column::RecipientUserId.eq(recipient))
         .filter(deliveries::Column::MessageId.is_in(ids.iter().copied()))
         .find_also_related(messages::Entity)
-        .all(&txn)
-        .await?;
-    for (delivery, message) in rows {
-        let current = match delivery.status.as_str() {
-            deliveries::STATUS_READ => 2,
-            deliveries::STATUS_DELIVERED => 1,
-            _ => 0,
-        };
-        let wanted = match status {
-            ReceiptStatus::Delivered => 1,
-            ReceiptStatus::Read => 2,
-        };
-        let Some(message) = message else { continue };
-        if wanted <= current {
-            continue;
-        }
-        let mut update: deliveries::ActiveModel = delivery.into();
-        match status {
-            ReceiptStatus::Delivered => {
-                update.status = Set(deliveries::STATUS_DELIVERED.into());
-                update.delivered_at = Set(Some(now));
-            }
-            ReceiptStatus::Read => {
-                update.status = Set(deliveries::STATUS_READ.into());
-                update.read_at = Set(Some(now));
-                if current == 0 {
-                    update.delivered_at = Set(Some(now));
-                }
-            }
-        }
-        update.update(&txn).await?;
-        let everyone = reached_by_all(&txn, &message, status).await?;
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter(|(delivery, _)| rank(&delivery.status) < wanted)
+        .filter_map(|(_, message)| message)
+        .collect();
+    if moving.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One statement for every row that moves; a read receipt also marks unreported
+    // deliveries as delivered now.
+    let mut update = deliveries::Entity::update_many()
+        .filter(deliveries::Column::RecipientUserId.eq(recipient))
+        .filter(deliveries::Column::MessageId.is_in(moving.iter().map(|message| message.id)));
+    update = match status {
+        ReceiptStatus::Delivered => update
+            .col_expr(
+                deliveries::Column::Status,
+                Expr::value(deliveries::STATUS_DELIVERED),
+            )
+            .col_expr(deliveries::Column::DeliveredAt, Expr::value(now)),
+        ReceiptStatus::Read => update
+            .col_expr(
+                deliveries::Column::Status,
+                Expr::value(deliveries::STATUS_READ),
+            )
+            .col_expr(deliveries::Column::ReadAt, Expr::value(now))
+            .col_expr(
+                deliveries::Column::DeliveredAt,
+                Expr::from(Func::coalesce([
+                    Expr::col(deliveries::Column::DeliveredAt),
+                    Expr::value(now),
+                ])),
+            ),
+    };
+    update.exec(txn).await?;
+    let groups = group_conversations(txn, &moving).await?;
+    let mut by_sender: Vec<ReceiptChange> = Vec::new();
+    for message in moving {
+        let everyone = groups.contains(&message.conversation_id)
+            && reached_by_all(txn, &message, status).await?;
         let index = match by_sender
             .iter()
             .position(|change| change.sender == message.sender_user_id)
@@ -470,23 +503,33 @@ pub(crate) async fn record_receipt(
             change.all.push(message.id);
         }
     }
-    txn.commit().await?;
     Ok(by_sender)
 }
 
-/// Whether `message` is a group message that every recipient has now delivered (or read).
+/// The conversations among those of `messages` that belong to a group.
+async fn group_conversations(
+    txn: &impl ConnectionTrait,
+    messages: &[messages::Model],
+) -> Result<Vec<i64>, DbErr> {
+    let mut ids: Vec<i64> = messages.iter().map(|m| m.conversation_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    conversations::Entity::find()
+        .select_only()
+        .column(conversations::Column::Id)
+        .filter(conversations::Column::Id.is_in(ids))
+        .filter(conversations::Column::GroupId.is_not_null())
+        .into_tuple()
+        .all(txn)
+        .await
+}
+
+/// Whether every recipient of (group) `message` has now delivered (or read) it.
 async fn reached_by_all(
     txn: &impl ConnectionTrait,
     message: &messages::Model,
     status: ReceiptStatus,
 ) -> Result<bool, DbErr> {
-    let in_group = conversations::Entity::find_by_id(message.conversation_id)
-        .one(txn)
-        .await?
-        .is_some_and(|conversation| conversation.group_id.is_some());
-    if !in_group {
-        return Ok(false);
-    }
     let behind = match status {
         ReceiptStatus::Delivered => vec![deliveries::STATUS_PENDING],
         ReceiptStatus::Read => vec![deliveries::STATUS_PENDING, deliveries::STATUS_DELIVERED],
@@ -521,14 +564,30 @@ pub(crate) async fn inbox_after(
         .find_also_related(messages::Entity)
         .all(db)
         .await?;
-    let mut page = Vec::with_capacity(rows.len());
-    for (delivery, message) in rows {
-        let Some(message) = message else { continue };
-        let group_id = conversations::Entity::find_by_id(message.conversation_id)
-            .one(db)
-            .await?
-            .and_then(|conversation| conversation.group_id);
-        page.push((delivery, message, group_id));
-    }
+    let mut conversation_ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|(_, message)| message.as_ref().map(|m| m.conversation_id))
+        .collect();
+    conversation_ids.sort_unstable();
+    conversation_ids.dedup();
+    let group_of: std::collections::HashMap<i64, i64> = conversations::Entity::find()
+        .select_only()
+        .column(conversations::Column::Id)
+        .column(conversations::Column::GroupId)
+        .filter(conversations::Column::Id.is_in(conversation_ids))
+        .filter(conversations::Column::GroupId.is_not_null())
+        .into_tuple::<(i64, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let page = rows
+        .into_iter()
+        .filter_map(|(delivery, message)| {
+            let message = message?;
+            let group_id = group_of.get(&message.conversation_id).copied();
+            Some((delivery, message, group_id))
+        })
+        .collect();
     Ok(page)
 }
