@@ -13,7 +13,7 @@ use natter_proto::topics::{self, ControlTopic};
 use rumqttc::{AsyncClient, QoS};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use crate::telemetry::{BATCH_SIZE, MESSAGES_PERSISTED, PERSIST_ERRORS, PERSIST_SECONDS};
 
@@ -396,7 +396,8 @@ async fn send(
         }
     };
     metrics::counter!(MESSAGES_PERSISTED).increment(1);
-    info!(
+    // Per message: debug, not info (a line per message is noise at scale; metrics count them).
+    debug!(
         server_id = stored.message.id,
         recipients = stored.deliveries.len(),
         "message stored"
