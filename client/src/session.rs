@@ -48,6 +48,12 @@ enum Link {
 const MAX_PACKET: u32 = 4 * 1024 * 1024;
 /// How long closing waits for DISCONNECT to leave.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Most QoS 1 publishes in flight (waiting for PUBACK) on one connection; natter's own
+/// default (`mqtt.max_inflight`). A server that allows fewer lowers it in its CONNACK. Sends
+/// beyond it wait in the request queue, and every send stays in `pending` until `sent`.
+const MAX_INFLIGHT: u16 = 100;
+/// Requests (publishes, subscribes) queued for the event loop before `publish` waits.
+const REQUESTS: usize = 1000;
 /// After this many syncs that left a gap, held messages are handed over anyway (the
 /// positions in between no longer exist, e.g. after retention).
 const GAP_SYNCS: u32 = 3;
@@ -67,22 +73,7 @@ pub(crate) fn start(
         .take()
         .unwrap_or_else(|| Box::new(MemoryCursor(0)));
     let cursor = store.load()?;
-    let client_id = options
-        .client_id
-        .clone()
-        .unwrap_or_else(|| format!("nc-{}", uuid::Uuid::new_v4().simple()));
-    let mut mqtt_options = MqttOptions::new(client_id, host, port);
-    mqtt_options
-        .set_credentials(login.username.clone(), login.password.clone())
-        .set_keep_alive(options.keep_alive)
-        .set_clean_start(true)
-        .set_max_packet_size(Some(MAX_PACKET));
-    // Small packets both ways: without this, Nagle's algorithm can hold a send back until the
-    // server's delayed ACK (~40 ms).
-    let mut network = mqtt_options.network_options();
-    network.set_tcp_nodelay(true);
-    mqtt_options.set_network_options(network);
-    let (mqtt, eventloop) = AsyncClient::new(mqtt_options, 1000);
+    let (mqtt, eventloop) = AsyncClient::new(mqtt_options(host, port, &login, &options), REQUESTS);
     let (link_tx, links) = mpsc::unbounded_channel();
     let driver = tokio::spawn(drive(
         eventloop,
@@ -112,6 +103,30 @@ pub(crate) fn start(
     };
     tokio::spawn(session.run(commands, links, driver));
     Ok(())
+}
+
+/// The MQTT options of a client.
+fn mqtt_options(host: &str, port: u16, login: &Login, options: &Options) -> MqttOptions {
+    let client_id = options
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("nc-{}", uuid::Uuid::new_v4().simple()));
+    let mut mqtt_options = MqttOptions::new(client_id, host, port);
+    mqtt_options
+        .set_credentials(login.username.clone(), login.password.clone())
+        .set_keep_alive(options.keep_alive)
+        .set_clean_start(true)
+        .set_max_packet_size(Some(MAX_PACKET))
+        // rumqttc allocates a slot per possible in-flight publish up front (about 14 MB for
+        // its default of 65,535) and only lowers the limit, not the allocation, when the
+        // server's CONNACK asks for fewer.
+        .set_outgoing_inflight_upper_limit(MAX_INFLIGHT);
+    // Small packets both ways: without this, Nagle's algorithm can hold a send back until the
+    // server's delayed ACK (~40 ms).
+    let mut network = mqtt_options.network_options();
+    network.set_tcp_nodelay(true);
+    mqtt_options.set_network_options(network);
+    mqtt_options
 }
 
 /// Drives the MQTT event loop: reports connection changes and incoming publishes, and waits
@@ -587,7 +602,11 @@ mod tests {
     /// A session that is subscribed (as after a connect); what it publishes stays queued in
     /// the never-polled event loop, which is returned to keep the queue open.
     fn session() -> (Session, mpsc::UnboundedReceiver<Event>, EventLoop) {
-        let (mqtt, eventloop) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1000);
+        let login = Login::new(2, "d20", "pw").expect("a device username");
+        let (mqtt, eventloop) = AsyncClient::new(
+            mqtt_options("127.0.0.1", 1, &login, &Options::default()),
+            REQUESTS,
+        );
         let (events, receiver) = mpsc::unbounded_channel();
         let session = Session {
             inbox: topics::user_inbox(2),
@@ -719,5 +738,42 @@ mod tests {
             sent_events += usize::from(matches!(event, Event::Sent { .. }));
         }
         assert_eq!(sent_events, 1);
+    }
+
+    /// This process's resident memory, KiB.
+    #[cfg(target_os = "linux")]
+    fn resident_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/self/status")
+    }
+
+    /// A load generator or a server-side bot runs thousands of clients in one process: each
+    /// must cost kilobytes before it has sent anything, not the ~14 MB rumqttc reserves for
+    /// 65,535 in-flight publishes unless told a limit (1,000 clients reconnecting at once
+    /// used to take 22 GB).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_client_does_not_reserve_memory_for_thousands_of_publishes_in_flight() {
+        const CLIENTS: u64 = 50;
+        let login = Login::new(2, "d20", "pw").expect("a device username");
+        let before = resident_kib();
+        let clients: Vec<(AsyncClient, EventLoop)> = (0..CLIENTS)
+            .map(|_| {
+                AsyncClient::new(
+                    mqtt_options("127.0.0.1", 1, &login, &Options::default()),
+                    REQUESTS,
+                )
+            })
+            .collect();
+        let grown = resident_kib().saturating_sub(before);
+        assert!(
+            grown < CLIENTS * 512,
+            "{CLIENTS} clients took {grown} KiB, over 512 KiB each"
+        );
+        drop(clients);
     }
 }
