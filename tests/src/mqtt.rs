@@ -52,6 +52,9 @@ pub fn client_v5(
         rumqttc::v5::MqttOptions::new(client_id(), addr.ip().to_string(), addr.port());
     options.set_credentials(login.username.clone(), login.password.clone());
     options.set_keep_alive(Duration::from_secs(30));
+    // Without an upper limit rumqttc v5 reserves (and touches) a slot for 65,536 publishes in
+    // flight: about 14 MB per client. natter's limit is 100 (`mqtt.max_inflight`).
+    options.set_outgoing_inflight_upper_limit(100);
     rumqttc::v5::AsyncClient::new(options, 100)
 }
 
