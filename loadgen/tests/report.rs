@@ -4,8 +4,9 @@
 //! Mosquitto on 127.0.0.1:1883 as the baseline, and writes the report into a temporary
 //! directory. The baseline is passed explicitly: a broker that is down fails the test.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -45,17 +46,21 @@ fn natter_binary() -> anyhow::Result<PathBuf> {
     Ok(natter)
 }
 
-/// Runs `command` to completion within [`LIMIT`].
-fn output_within(mut command: Command) -> anyhow::Result<(Output, Duration)> {
+/// Runs `command` to completion within [`LIMIT`]. Its output goes to files in `logs` (a pipe
+/// nobody reads while waiting would stall a chatty child once the pipe is full).
+fn output_within(mut command: Command, logs: &Path) -> anyhow::Result<(Output, Duration)> {
     let started = Instant::now();
+    let (out_path, err_path) = (logs.join("loadgen.stdout"), logs.join("loadgen.stderr"));
     let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(File::create(&out_path)?)
+        .stderr(File::create(&err_path)?)
         .spawn()
         .context("starting natter-loadgen")?;
-    let mut waited = Duration::ZERO;
-    while child.try_wait()?.is_none() {
-        if waited > LIMIT {
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
             child.kill().ok();
             bail!(
                 "natter-loadgen report --quick ran over {} s",
@@ -63,9 +68,13 @@ fn output_within(mut command: Command) -> anyhow::Result<(Output, Duration)> {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
-        waited += Duration::from_millis(100);
-    }
-    Ok((child.wait_with_output()?, started.elapsed()))
+    };
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path)?,
+        stderr: std::fs::read(&err_path)?,
+    };
+    Ok((output, started.elapsed()))
 }
 
 /// The data rows of the first table whose header row starts with `header`.
@@ -136,7 +145,7 @@ fn a_quick_report_has_every_section_with_figures_and_a_plot() -> anyhow::Result<
         command.args(["--postgres-url", url, "--postgres-db", &name]);
     }
 
-    let (output, took) = output_within(command)?;
+    let (output, took) = output_within(command, dir.path())?;
 
     let stderr = String::from_utf8_lossy(&output.stderr);
     ensure!(
