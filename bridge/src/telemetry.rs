@@ -9,7 +9,8 @@ pub(crate) const BRIDGE_CONNECT_ERRORS: &str = "natter_bridge_connect_errors_tot
 pub(crate) const MESSAGES_PERSISTED: &str = "natter_messages_persisted_total";
 /// Counter: requests that failed in the database.
 pub(crate) const PERSIST_ERRORS: &str = "natter_persist_errors_total";
-/// Histogram: seconds to handle one outbox request, database included.
+/// Histogram: seconds to handle one outbox request, database included; requests that shared
+/// a batch's transaction each record the batch's time.
 pub(crate) const PERSIST_SECONDS: &str = "natter_persist_seconds";
 
 /// Histogram: outbox requests taken from the broker at once (one transaction for their sends
@@ -32,7 +33,10 @@ pub(crate) fn describe() {
         PERSIST_ERRORS,
         "outbox requests that failed in the database"
     );
-    metrics::describe_histogram!(PERSIST_SECONDS, "seconds to handle one outbox request");
+    metrics::describe_histogram!(
+        PERSIST_SECONDS,
+        "seconds to handle one outbox request (requests of one batch record the batch's time)"
+    );
     metrics::describe_histogram!(
         BATCH_SIZE,
         "outbox requests handled together (sends and receipts share a transaction)"
