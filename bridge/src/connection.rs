@@ -108,11 +108,18 @@ async fn run_session(
         ctx.presence.clone(),
     );
     let (acked, acked_rx) = watch::channel(0_u64);
+    // Group commit only for a lone session: see `messaging::run`.
+    let max_batch = if ctx.shared || ctx.sessions > 1 {
+        1
+    } else {
+        messaging::MAX_BATCH
+    };
     let mut worker = tokio::spawn(messaging::run(
         handler,
         client.clone(),
         inbound_rx,
         acked_rx,
+        max_batch,
     ));
 
     loop {

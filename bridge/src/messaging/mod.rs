@@ -75,15 +75,18 @@ impl Handler {
 const EVENTS_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Most requests handled in one batch (one transaction for its sends and receipts).
-const MAX_BATCH: usize = 64;
+pub(crate) const MAX_BATCH: usize = 64;
 
 /// Handles outbox publishes in arrival order and acknowledges each after its work is
 /// committed and its events are handed to the broker.
 ///
 /// Whatever has queued up while the previous batch was in the database is taken as one batch
-/// (at most [`MAX_BATCH`]): its sends and receipts share one transaction (group commit), so
-/// the per-commit cost is paid once per batch under load and nothing waits for a batch to
-/// fill when idle. Events and acknowledgements follow the commit, in order.
+/// (at most `max_batch`, [`MAX_BATCH`] for a lone bridge session): its sends and receipts
+/// share one transaction (group commit), so the per-commit cost is paid once per batch under
+/// load and nothing waits for a batch to fill when idle. Events and acknowledgements follow
+/// the commit, in order. Several sessions (or bridges) run with `max_batch` 1: batches of
+/// different sessions lock conversation and inbox rows in no common order and would deadlock
+/// on PostgreSQL, where one request per transaction cannot.
 ///
 /// Events go to the broker at QoS 0: the hop is loopback to the router, the database is the
 /// source of truth, and a device that misses a live event finds it with `sync` (clients
@@ -97,10 +100,12 @@ pub(crate) async fn run(
     client: AsyncClient,
     mut inbound: mpsc::Receiver<Inbound>,
     mut acked: tokio::sync::watch::Receiver<u64>,
+    max_batch: usize,
 ) {
     let mut published = *acked.borrow();
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while inbound.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let max_batch = max_batch.max(1);
+    let mut batch = Vec::with_capacity(max_batch);
+    while inbound.recv_many(&mut batch, max_batch).await > 0 {
         let requests: Vec<(&str, &[u8])> = batch
             .iter()
             .map(|Inbound { publish }| (publish.topic.as_str(), &publish.payload[..]))
