@@ -63,18 +63,16 @@ pub(crate) fn find_listening_pid(port: u16) -> anyhow::Result<u32> {
 pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status (has the server exited?)"))?;
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
+    let kib =
+        kib_field(&status, "VmRSS:").with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
     Ok(kib * 1024)
+}
+
+/// The value of a `Name:   1234 kB` line of a `/proc` file (`status`, `meminfo`), in KiB.
+pub(crate) fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// CPU time (user + system) process `pid` has used so far, `None` when unreadable.

@@ -49,18 +49,8 @@ impl Machine {
             .max(1);
         let memory_gib = std::fs::read_to_string("/proc/meminfo")
             .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix("MemTotal:"))
-                    .and_then(|rest| {
-                        rest.trim()
-                            .trim_end_matches("kB")
-                            .trim()
-                            .parse::<f64>()
-                            .ok()
-                    })
-            })
-            .map_or(0.0, |kib| kib / (1024.0 * 1024.0));
+            .and_then(|text| crate::server::kib_field(&text, "MemTotal:"))
+            .map_or(0.0, |kib| kib as f64 / (1024.0 * 1024.0));
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map_or_else(|_| "unknown".to_owned(), |text| text.trim().to_owned());
         let raise_refused = raise_hard_limit(WANTED_OPEN_FILES);
