@@ -83,13 +83,9 @@ impl App {
         prepare_data_dir(&settings.data_dir)?;
         let metrics = natter_api::metrics::install()?;
         settings.mqtt.internal_listen = pick_port(settings.mqtt.internal_listen)?;
-        let service_password =
-            match role {
-                Role::Serve => settings.mqtt.service_password.clone().unwrap_or_else(|| {
-                    SecretString::from(uuid::Uuid::new_v4().simple().to_string())
-                }),
-                _ => settings.mqtt.require_service_password()?.clone(),
-            };
+        // Configured, or kept in the data directory: admin commands and parts sharing it
+        // reach this node's internal listener without configuration.
+        let service_password = crate::service_password::resolve(&settings)?;
 
         // Every part needs the database: the broker authenticates against the accounts.
         let database = crate::db::connect_and_migrate(&settings).await?;
@@ -266,6 +262,7 @@ impl App {
                 sessions: self.settings.bridge.sessions,
                 shared: self.settings.bridge.shared,
                 presence: self.presence_store.clone(),
+                max_packet_size: self.settings.mqtt.max_packet_size,
             };
             let bridge_failed = failed_tx.clone();
             let bridge_token = parts.child_token();

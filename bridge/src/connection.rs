@@ -47,6 +47,11 @@ pub struct BridgeContext {
     pub shared: bool,
     /// Where `presence.query` calls are answered from; `None` answers `unavailable`.
     pub presence: Option<std::sync::Arc<dyn natter_presence::PresenceStore>>,
+    /// The largest packet clients may send (`mqtt.max_packet_size`): the bridge's session
+    /// carries that plus the server's headroom both ways
+    /// ([`natter_proto::internal_packet_limit`]), and answers anything larger with
+    /// `too_large`.
+    pub max_packet_size: usize,
 }
 
 /// The shared-subscription group of every bridge session.
@@ -94,6 +99,10 @@ async fn run_session(
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_session(true);
     options.set_manual_acks(true);
+    // Every internal hop carries what the edge accepts (rumqttc's default is 10 KiB: a larger
+    // publish either way would drop the session, and with it every event in flight).
+    let limit = natter_proto::internal_packet_limit(ctx.max_packet_size);
+    options.set_max_packet_size(limit, limit);
     let (client, mut eventloop) = AsyncClient::new(options, ctx.channel_capacity);
     // Small packets both ways (publish, ack): without this, Nagle's algorithm and delayed
     // ACKs add about 40 ms to every message.
@@ -120,6 +129,7 @@ async fn run_session(
         inbound_rx,
         acked_rx,
         max_batch,
+        limit,
     ));
 
     loop {

@@ -17,6 +17,9 @@ pub(crate) const PERSIST_SECONDS: &str = "natter_persist_seconds";
 /// and receipts).
 pub(crate) const BATCH_SIZE: &str = "natter_bridge_batch_size";
 
+/// Counter: events too large for the internal packet limit (call answers become `too_large`).
+pub(crate) const EVENTS_TOO_LARGE: &str = "natter_bridge_events_too_large_total";
+
 /// Registers the bridge's metrics with their help texts, so that they are exported before
 /// their first change.
 pub(crate) fn describe() {
@@ -41,6 +44,11 @@ pub(crate) fn describe() {
         BATCH_SIZE,
         "outbox requests handled together (sends and receipts share a transaction)"
     );
+    metrics::describe_counter!(
+        EVENTS_TOO_LARGE,
+        "events over the internal packet limit, not sent (call answers answered too_large)"
+    );
+    metrics::counter!(EVENTS_TOO_LARGE).increment(0);
     metrics::counter!(MESSAGES_PERSISTED).increment(0);
     metrics::counter!(PERSIST_ERRORS).increment(0);
     metrics::gauge!(BRIDGE_CONNECTED).set(0.0);

@@ -200,7 +200,7 @@ fn router_config() -> RouterConfig {
 fn service_listener(settings: &MqttSettings, service_password: SecretString) -> ServerSettings {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 5000,
-        max_payload_size: settings.max_packet_size,
+        max_payload_size: natter_proto::internal_packet_limit(settings.max_packet_size),
         max_inflight_count: usize::from(settings.max_inflight),
         auth: None,
         external_auth: None,

@@ -94,6 +94,11 @@ impl Settings {
         }
     }
 
+    /// [`Settings::database_url`] with its password redacted, to name it in messages.
+    pub fn database_url_redacted(&self) -> String {
+        crate::fields::redact_url(&self.database_url())
+    }
+
     /// The effective settings as TOML, with every secret (and the password inside database
     /// and Redis URLs) replaced by `[redacted]`. Unset optional keys are omitted.
     pub fn redacted_toml(&self) -> String {

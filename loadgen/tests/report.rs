@@ -1,8 +1,9 @@
 //! `natter-loadgen report --quick` end to end: it starts a real natter (the binary built next
 //! to the load generator; `NATTER_BIN` overrides), runs every scenario at tiny sizes on SQLite
-//! (and on PostgreSQL when `NATTER_TEST_POSTGRES_URL` is set, as `.ci/run` does) with the
-//! Mosquitto on 127.0.0.1:1883 as the baseline, and writes the report into a temporary
-//! directory. The baseline is passed explicitly: a broker that is down fails the test.
+//! (and on PostgreSQL when `NATTER_TEST_POSTGRES_URL` is set, as `.ci/run` does) with a
+//! Mosquitto of its own on a free loopback port as the baseline (Debian's `mosquitto`, which
+//! `scripts/test` installs: without it the test fails), and writes the report into a temporary
+//! directory.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_natter-loadgen");
-/// The plain broker CI and this machine run.
-const BASELINE: &str = "127.0.0.1:1883";
+/// How long the baseline Mosquitto may take to accept connections.
+const BASELINE_READY: Duration = Duration::from_secs(10);
 /// A safety net only: the quick report takes well under 30 s.
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -121,14 +122,70 @@ fn numeric(markdown: &str, header: &str, columns: &[usize]) -> anyhow::Result<()
     Ok(())
 }
 
+/// A Mosquitto on a free loopback port, stopped when dropped.
+struct Baseline {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Debian's `mosquitto` (on the PATH or in /usr/sbin) with a config of its own in `dir`
+/// and waits until it accepts connections.
+fn start_baseline(dir: &Path) -> anyhow::Result<Baseline> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let config = dir.join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )?;
+    let program = ["/usr/sbin/mosquitto", "mosquitto"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || Path::new(p).is_file())
+        .unwrap_or("mosquitto");
+    let child = Command::new(program)
+        .arg("-c")
+        .arg(&config)
+        .stdout(File::create(dir.join("mosquitto.log"))?)
+        .stderr(File::create(dir.join("mosquitto.err"))?)
+        .spawn()
+        .context("starting mosquitto, the baseline broker (scripts/test installs it)")?;
+    let mut baseline = Baseline {
+        child,
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(baseline.addr).is_err() {
+        if let Some(status) = baseline.child.try_wait()? {
+            bail!(
+                "mosquitto exited ({status}): {}",
+                std::fs::read_to_string(dir.join("mosquitto.err")).unwrap_or_default()
+            );
+        }
+        ensure!(
+            started.elapsed() < BASELINE_READY,
+            "mosquitto did not accept connections within {BASELINE_READY:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(baseline)
+}
+
 #[test]
 fn a_quick_report_has_every_section_with_figures_and_a_plot() -> anyhow::Result<()> {
     let natter = natter_binary()?;
     let dir = tempfile::tempdir()?;
+    let baseline = start_baseline(dir.path())?;
+    let baseline_addr = baseline.addr.to_string();
     let out = dir.path().join("BENCHMARKS.md");
     let mut command = Command::new(LOADGEN);
     command
-        .args(["report", "--quick", "--baseline", BASELINE, "--natter"])
+        .args(["report", "--quick", "--baseline", &baseline_addr, "--natter"])
         .arg(&natter)
         .arg("--out")
         .arg(&out)

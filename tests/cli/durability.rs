@@ -80,9 +80,9 @@ impl std::fmt::Display for Report {
 }
 
 /// The server under test: fixed ports and data, so that a restart is the same server.
-struct Server {
+pub(super) struct Server {
     dir: PathBuf,
-    mqtt: String,
+    pub(super) mqtt: String,
     internal: String,
     http: String,
     database: Option<String>,
@@ -90,7 +90,7 @@ struct Server {
 }
 
 impl Server {
-    fn new(dir: &Path, database: Option<&str>) -> Server {
+    pub(super) fn new(dir: &Path, database: Option<&str>) -> Server {
         Server {
             dir: dir.to_owned(),
             mqtt: free_addr(),
@@ -101,7 +101,7 @@ impl Server {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(super) fn command(&self, args: &[&str]) -> Command {
         let mut command = natter(&self.dir, args);
         command
             .env("NATTER__MQTT__LISTEN", &self.mqtt)
@@ -113,8 +113,15 @@ impl Server {
         command
     }
 
+    /// `natter migrate`: a new database for admin commands run before the first start.
+    pub(super) async fn migrate(&self) -> anyhow::Result<()> {
+        let (code, _, stderr) = output(self.command(&["migrate"])).await?;
+        ensure!(code == Some(0), "natter migrate failed: {stderr}");
+        Ok(())
+    }
+
     /// `natter admin user create`, parsed into a login.
-    async fn create_user(&self, phone: &str) -> anyhow::Result<Login> {
+    pub(super) async fn create_user(&self, phone: &str) -> anyhow::Result<Login> {
         let (code, stdout, stderr) =
             output(self.command(&["admin", "user", "create", "--phone", phone])).await?;
         ensure!(code == Some(0), "admin user create failed: {stderr}");
@@ -123,7 +130,7 @@ impl Server {
 
     /// Starts `natter serve` (its output appended to `server.log`) and waits until
     /// `/healthz` answers 200.
-    async fn start(&mut self) -> anyhow::Result<()> {
+    pub(super) async fn start(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -226,6 +233,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn run(dir: &Path, database: Option<&str>) -> anyhow::Result<Report> {
     let mut server = Server::new(dir, database);
+    server.migrate().await?;
     let ada = server.create_user("+15551230001").await?;
     let bob = server.create_user("+15551230002").await?;
     server.start().await?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+mod admin;
 mod durability;
 
 const BIN: &str = env!("CARGO_BIN_EXE_natter");
@@ -102,6 +103,8 @@ async fn a_taken_mqtt_port_gives_one_line_naming_the_setting_and_the_likely_culp
 #[tokio::test]
 async fn admin_user_create_prints_credentials_as_json() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let (code, _, stderr) = output(natter(dir.path(), &["migrate"])).await?;
+    assert_eq!(code, Some(0), "{stderr}");
     let command = natter(
         dir.path(),
         &[

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::messaging::{device, event, request, send};
 
 /// Calls `method` and returns its result; fails on an error answer.
-async fn call(
+pub(crate) async fn call(
     client: &mut ClientV5,
     user: i64,
     method: &str,

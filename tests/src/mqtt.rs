@@ -55,6 +55,8 @@ pub fn client_v5(
     // Without an upper limit rumqttc v5 reserves (and touches) a slot for 65,536 publishes in
     // flight: about 14 MB per client. natter's limit is 100 (`mqtt.max_inflight`).
     options.set_outgoing_inflight_upper_limit(100);
+    // As the v3.1.1 clients: room for natter's largest packets (rumqttc's default is 10 KiB).
+    options.set_max_packet_size(Some(4 * 1024 * 1024));
     rumqttc::v5::AsyncClient::new(options, 100)
 }
 

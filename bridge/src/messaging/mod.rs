@@ -101,6 +101,7 @@ pub(crate) async fn run(
     mut inbound: mpsc::Receiver<Inbound>,
     mut acked: tokio::sync::watch::Receiver<u64>,
     max_batch: usize,
+    max_packet: usize,
 ) {
     let mut published = *acked.borrow();
     let max_batch = max_batch.max(1);
@@ -114,8 +115,14 @@ pub(crate) async fn run(
         metrics::histogram!(BATCH_SIZE).record(requests.len() as f64);
         for out in answers.into_iter().flatten() {
             let (topic, payload, qos) = match out {
-                Out::Event(topic, event) => (topic, encode(&event), QoS::AtMostOnce),
-                Out::Ephemeral(topic, event) => (topic, encode(&event), QoS::AtMostOnce),
+                Out::Event(topic, event) => {
+                    let payload = fit(&topic, &event, max_packet);
+                    (topic, payload, QoS::AtMostOnce)
+                }
+                Out::Ephemeral(topic, event) => {
+                    let payload = fit(&topic, &event, max_packet);
+                    (topic, payload, QoS::AtMostOnce)
+                }
                 Out::Control(control) => (control.topic(), Some(Vec::new()), QoS::AtLeastOnce),
             };
             let Some(payload) = payload else { continue };
@@ -142,6 +149,38 @@ pub(crate) async fn run(
 /// Events go out in the binary form; the edge converts them for JSON clients.
 fn encode(event: &Event) -> Option<Vec<u8>> {
     Some(natter_proto::wire::encode_event(event))
+}
+
+/// `event` encoded, if the packet carrying it on `topic` fits in `max_packet` bytes (the
+/// internal hop's limit: a larger publish would drop the bridge's session). A call answer
+/// that does not fit becomes a `too_large` error for the same `rid`; any other event that does
+/// not fit cannot arise from a request that fitted, and is counted and logged, not sent.
+fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
+    let payload = encode(event)?;
+    // Fixed header (at most 5 bytes), topic length (2) and the topic.
+    let packet = payload.len() + topic.len() + 7;
+    if packet <= max_packet {
+        return Some(payload);
+    }
+    metrics::counter!(crate::telemetry::EVENTS_TOO_LARGE).increment(1);
+    match event {
+        Event::Result { rid, .. } | Event::Error { rid: Some(rid), .. } => {
+            let refusal = Event::Error {
+                id: None,
+                rid: Some(rid.clone()),
+                code: "too_large".to_owned(),
+                message: format!(
+                    "the answer is {packet} bytes, over the server's limit of {max_packet} \
+                     (mqtt.max_packet_size plus headroom): ask for less at a time"
+                ),
+            };
+            encode(&refusal)
+        }
+        _ => {
+            warn!(topic, bytes = packet, limit = max_packet, "an event over the packet limit was not sent");
+            None
+        }
+    }
 }
 
 /// An outbox message read: who sent it and what it asks.
@@ -529,5 +568,27 @@ pub(crate) fn error(id: Option<String>, code: &str, message: &str) -> Event {
         rid: None,
         code: code.to_owned(),
         message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_answer_over_the_limit_becomes_too_large_for_the_same_rid() {
+        let answer = Event::Result {
+            rid: "r1".into(),
+            result: serde_json::json!({"blob": "x".repeat(5000)}),
+        };
+        let topic = "u/1/reply/2";
+        assert!(fit(topic, &answer, 10_000).is_some_and(|p| p.len() > 5000));
+        let refused = fit(topic, &answer, 1000).expect("an error is sent instead");
+        match natter_proto::wire::decode_event(&refused) {
+            Ok(Event::Error { rid, code, .. }) => {
+                assert_eq!((rid.as_deref(), code.as_str()), (Some("r1"), "too_large"));
+            }
+            other => panic!("expected too_large, got {other:?}"),
+        }
     }
 }

@@ -254,10 +254,12 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
     send_queued(live);
 }
 
-/// Publishes the Last Will, if the identity may publish to its topic.
+/// Publishes the Last Will, if the identity may publish to its topic, stamped with the
+/// device like its other publishes (a will cannot speak for a sibling device).
 pub(crate) async fn publish_will(live: &Live<'_>, will: Will) {
     if acl::check_publish(&live.identity, &will.topic) == PublishCheck::Allowed {
-        let _ = live.ctx.hub.publish(will.topic, will.payload).await;
+        let topic = stamp_device(&live.identity, will.topic);
+        let _ = live.ctx.hub.publish(topic, will.payload).await;
         counter!(MESSAGES_IN).increment(1);
     } else {
         counter!(REFUSED, "kind" => "will").increment(1);
