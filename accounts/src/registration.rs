@@ -209,6 +209,10 @@ pub async fn verify(
     else {
         return Err(Error::CodeNotPending { phone });
     };
+    if pending.code_hash.is_empty() {
+        // Used: the row stays, so that the resend cooldown holds after a verification.
+        return Err(Error::CodeNotPending { phone });
+    }
     if pending.expires_at <= now {
         return Err(Error::CodeExpired { phone });
     }
@@ -250,8 +254,10 @@ pub async fn verify(
     let secret = secret::generate()?;
     let tx = db.begin().await.map_err(db_error)?;
     // Consuming the code is conditional, so that of two verifications racing with the same
-    // code only one gets a device.
-    let consumed = otp_codes::Entity::delete_many()
+    // code only one gets a device. The row stays with an empty hash (which no code matches):
+    // its `last_sent_at` keeps the resend cooldown running after a verification.
+    let consumed = otp_codes::Entity::update_many()
+        .col_expr(otp_codes::Column::CodeHash, Expr::value(String::new()))
         .filter(otp_codes::Column::Phone.eq(&phone))
         .filter(otp_codes::Column::CodeHash.eq(&pending.code_hash))
         .exec(&tx)

@@ -420,6 +420,23 @@ scenario!(
     }
 );
 
+scenario!(
+    a_verification_does_not_reset_the_resend_cooldown,
+    |services| {
+        let app = spawn_app(&services).await?;
+        let phone = "+15551230001";
+        sign_up(&app, phone, "android").await?;
+        // At once a second code for the same number: the cooldown still runs.
+        assert_error(
+            register(&app, phone).await?,
+            StatusCode::TOO_MANY_REQUESTS,
+            "resend_too_soon",
+        )
+        .await?;
+        app.stop().await
+    }
+);
+
 scenario!(malformed_requests_get_clear_errors, |services| {
     let app = spawn_app(&services).await?;
     for phone in ["5551230001", "+1 555", "+999 1234567", "call me"] {
