@@ -68,6 +68,8 @@ pub struct App {
     presence: Option<PresenceService>,
     /// The presence store the bridge answers `presence.query` calls from, when it has one.
     presence_store: Option<Arc<dyn natter_presence::PresenceStore>>,
+    /// Stops this node's cluster tasks (Redis pub/sub), when it is one of several.
+    cluster: Option<CancellationToken>,
 }
 
 impl App {
@@ -89,6 +91,7 @@ impl App {
 
         // Every part needs the database: the broker authenticates against the accounts.
         let database = crate::db::connect_and_migrate(&settings).await?;
+        let mut cluster = None;
         let (broker, edge, presence) = if role.runs_broker() {
             crate::limits::raise_open_files(settings.mqtt.max_connections);
             let broker = Broker::spawn(&settings.mqtt, service_password.clone())?;
@@ -105,6 +108,20 @@ impl App {
             let edge = broker
                 .bind_edge_with_presence(&settings.mqtt, auth, hook)
                 .await?;
+            // With Redis, this node is one of several: messages, take-overs and control
+            // messages reach the nodes that need them.
+            if let Some(url) = &settings.redis.url {
+                let stop = CancellationToken::new();
+                crate::cluster::join(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    &settings.redis.key_prefix,
+                    &broker,
+                    Duration::from_millis(settings.database.connect_timeout_ms),
+                    stop.clone(),
+                )
+                .await?;
+                cluster = Some(stop);
+            }
             settings.mqtt.listen = edge.local_addr()?;
             settings.mqtt.ws_listen = edge.ws_local_addr()?;
             (Some(broker), Some(edge), Some(presence))
@@ -186,6 +203,7 @@ impl App {
             bridge_ready,
             presence,
             presence_store,
+            cluster,
         })
     }
 
@@ -313,6 +331,9 @@ impl App {
         }
         if let Err(err) = self.database.close().await {
             warn!(error = %err, "closing the database failed");
+        }
+        if let Some(cluster) = self.cluster {
+            cluster.cancel();
         }
         drop(self.broker);
         info!("natter stopped");

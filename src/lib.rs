@@ -6,6 +6,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod control;
 pub mod db;
 pub mod limits;

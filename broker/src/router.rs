@@ -104,6 +104,23 @@ impl Broker {
         Edge::bind(settings, self.hub.clone(), auth, presence).await
     }
 
+    /// Makes this node one of several: what its router delivers on users' and control
+    /// topics goes to `link`, and connecting devices are announced through it.
+    pub fn join_cluster(&self, link: Arc<dyn crate::edge::cluster::ClusterLink>) {
+        self.hub.join_cluster(link);
+    }
+
+    /// A message another node's router delivered: handed to this node's sessions (and, for a
+    /// control topic, acted on), never published into this node's router.
+    pub fn deliver_from_cluster(&self, topic: &str, payload: &bytes::Bytes) {
+        self.hub.on_cluster_message(topic, payload);
+    }
+
+    /// Another node accepted a connection of `device_id`: close this node's, if any.
+    pub fn device_connected_elsewhere(&self, device_id: i64) {
+        self.hub.taken_over_elsewhere(device_id);
+    }
+
     /// Publishes `payload` on `topic` through the router, as a trusted part of this node
     /// (presence events). Not authorized: callers build the topic themselves.
     ///

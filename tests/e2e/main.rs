@@ -3,6 +3,7 @@
 
 mod accounts;
 mod client;
+mod cluster;
 mod edge;
 mod edge_hostile;
 mod edge_session;

@@ -7,7 +7,7 @@
 //! uplink thread, because rumqttd's local link sends with a blocking channel.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 use natter_proto::topics;
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, warn};
 
 use crate::edge::acl::Namespace;
+use crate::edge::cluster::{self, ClusterLink};
 use crate::edge::codec::CloseReason;
 use crate::edge::telemetry::SLOW_CLIENT_CLOSES;
 
@@ -68,6 +69,8 @@ struct Inner {
     /// Connected sessions by device, for take-over and revocation.
     devices: RwLock<HashMap<i64, SessionHandle>>,
     uplink: Option<mpsc::Sender<(String, Bytes)>>,
+    /// The other nodes, when this node is one of several.
+    cluster: OnceLock<Arc<dyn ClusterLink>>,
 }
 
 impl Hub {
@@ -108,20 +111,39 @@ impl Hub {
         }
     }
 
+    /// Joins the cluster through `link` (once; later calls are ignored).
+    pub(crate) fn join_cluster(&self, link: Arc<dyn ClusterLink>) {
+        let _ = self.inner.cluster.set(link);
+    }
+
     /// Registers `session` as the connection of its device, returning the connection it
-    /// replaces (which the caller tells to close).
+    /// replaces on this node (which the caller tells to close). Other nodes are told to close
+    /// theirs.
     pub(crate) fn attach(&self, session: &SessionHandle) -> Option<SessionHandle> {
-        write(&self.inner.devices).insert(session.device_id, session.clone())
+        let mut devices = write(&self.inner.devices);
+        let previous = devices.insert(session.device_id, session.clone());
+        if let Some(link) = self.inner.cluster.get() {
+            let first_of_user = !devices
+                .values()
+                .any(|other| other.user_id == session.user_id && other.id != session.id);
+            link.device_attached(session.user_id, session.device_id, first_of_user);
+        }
+        previous
     }
 
     /// Forgets `session` everywhere, unless its device has already been taken over.
     pub(crate) fn detach(&self, session_id: u64, device_id: i64) {
         let mut devices = write(&self.inner.devices);
-        if devices
-            .get(&device_id)
-            .is_some_and(|current| current.id == session_id)
+        if let Some(current) = devices.get(&device_id)
+            && current.id == session_id
         {
+            let user_id = current.user_id;
             devices.remove(&device_id);
+            if let Some(link) = self.inner.cluster.get()
+                && !devices.values().any(|other| other.user_id == user_id)
+            {
+                link.user_left(user_id);
+            }
         }
         drop(devices);
         write(&self.inner.routes).retain(|_, sessions| {
@@ -166,6 +188,12 @@ impl Hub {
         }
     }
 
+    /// The device connected to another node: its connection here, if any, closes as taken
+    /// over.
+    pub(crate) fn taken_over_elsewhere(&self, device_id: i64) {
+        self.kick_device(device_id, CloseReason::SessionTakenOver);
+    }
+
     /// Cuts `user_id`'s subscriptions to group `group_id` on this node.
     pub(crate) fn remove_member(&self, group_id: i64, user_id: i64) {
         let namespace = Namespace::Group(group_id);
@@ -184,7 +212,23 @@ impl Hub {
         }
     }
 
-    /// Sends a message from the router to every session routed to its namespace.
+    /// A message from this node's router: to this node's sessions, and to the other nodes
+    /// that need it.
+    fn on_router_message(&self, topic: &str, payload: &Bytes) {
+        self.dispatch(topic, payload);
+        if let Some(link) = self.inner.cluster.get()
+            && let Some(user) = cluster::scope(topic)
+        {
+            link.forward(user, topic, payload);
+        }
+    }
+
+    /// A message from another node: to this node's sessions only.
+    pub(crate) fn on_cluster_message(&self, topic: &str, payload: &Bytes) {
+        self.dispatch(topic, payload);
+    }
+
+    /// Sends a message to every session of this node routed to its namespace.
     fn dispatch(&self, topic: &str, payload: &Bytes) {
         if let Some(control) = topics::parse_control(topic) {
             self.apply(control);
@@ -238,7 +282,7 @@ async fn run_downlink(hub: Hub, mut link_rx: LinkRx) {
         match link_rx.next().await {
             Ok(Some(Notification::Forward(forward))) => {
                 match std::str::from_utf8(&forward.publish.topic) {
-                    Ok(topic) => hub.dispatch(topic, &forward.publish.payload),
+                    Ok(topic) => hub.on_router_message(topic, &forward.publish.payload),
                     Err(_) => debug!("dropping a router message with a non-UTF-8 topic"),
                 }
             }

@@ -6,6 +6,7 @@
 mod acl;
 pub mod auth;
 mod calls;
+pub mod cluster;
 mod codec;
 mod connection;
 mod flushing;
