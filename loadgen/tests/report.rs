@@ -225,13 +225,14 @@ fn a_quick_report_has_every_section_with_figures_and_a_plot() -> anyhow::Result<
     if postgres.is_some() {
         backends.push("PostgreSQL");
     }
+    let baseline_section = format!("### plain broker {baseline_addr}");
     for section in [
         "# Benchmarks",
         "## Run",
         "## Aims of issue #8",
         "## Connections",
         "## 1:1 chat",
-        "### plain broker 127.0.0.1:1883",
+        baseline_section.as_str(),
         "### natter / plain broker",
         "### Latency plot",
         "## Group fan-out",

@@ -87,6 +87,8 @@ pub(super) struct Server {
     http: String,
     database: Option<String>,
     child: Option<Child>,
+    /// More environment for every command (Redis for a cluster, say).
+    pub(super) env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -98,6 +100,7 @@ impl Server {
             http: free_addr(),
             database: database.map(str::to_owned),
             child: None,
+            env: Vec::new(),
         }
     }
 
@@ -110,6 +113,7 @@ impl Server {
         if let Some(url) = &self.database {
             command.env("NATTER__DATABASE__URL", url);
         }
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
         command
     }
 
@@ -165,7 +169,7 @@ impl Server {
     }
 
     /// SIGKILL, as `kill -9`: no shutdown code runs.
-    async fn kill_9(&mut self) -> anyhow::Result<()> {
+    pub(super) async fn kill_9(&mut self) -> anyhow::Result<()> {
         let mut child = self.child.take().context("the server is not running")?;
         child.start_kill()?;
         let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await??;
@@ -225,7 +229,7 @@ async fn until(what: &str, server: &Server, mut check: impl FnMut() -> bool) -> 
     Ok(())
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -442,7 +446,7 @@ fn unix_ms() -> i64 {
 
 /// Creates an empty database on the PostgreSQL server at `server_url` (named like the
 /// harness's, so that its stale-database sweep applies) and returns its URL.
-async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String> {
+pub(super) async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String> {
     let admin = Database::connect(server_url).await.with_context(|| {
         format!("NATTER_TEST_POSTGRES_URL={server_url} is set but does not answer")
     })?;
@@ -465,7 +469,7 @@ async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
-async fn drop_postgres_database(server_url: &str, database_url: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_postgres_database(server_url: &str, database_url: &str) -> anyhow::Result<()> {
     let name = database_url
         .rsplit_once('/')
         .map(|(_, name)| name)

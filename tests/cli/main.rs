@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 mod admin;
+mod cluster;
 mod durability;
 
 const BIN: &str = env!("CARGO_BIN_EXE_natter");
