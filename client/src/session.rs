@@ -509,8 +509,15 @@ impl Session {
             envelope::Event::Receipt { status, ids, by } => {
                 self.emit(Event::Receipt { status, ids, by });
             }
-            envelope::Event::Synced { upto } => {
+            envelope::Event::Synced { upto, more } => {
                 if self.syncing.take().is_none() {
+                    return;
+                }
+                if more {
+                    // One page handed over: asking for the next one from the cursor is what
+                    // lets the server send it (docs/PROTOCOL.md, "Resume"), so a long
+                    // catch-up arrives at the pace the application takes it.
+                    self.start_sync().await;
                     return;
                 }
                 self.drain_held();
@@ -673,7 +680,13 @@ mod tests {
             session.server_event(message(seq), true).await;
         }
         session
-            .server_event(envelope::Event::Synced { upto: 4 }, true)
+            .server_event(
+                envelope::Event::Synced {
+                    upto: 4,
+                    more: false,
+                },
+                true,
+            )
             .await;
         session.server_event(message(3), false).await;
         assert_eq!(handed_over(&mut receiver), vec![2, 3, 4]);
@@ -690,7 +703,13 @@ mod tests {
         for _ in 0..GAP_SYNCS {
             assert!(session.syncing.is_some());
             session
-                .server_event(envelope::Event::Synced { upto: 0 }, true)
+                .server_event(
+                    envelope::Event::Synced {
+                        upto: 0,
+                        more: false,
+                    },
+                    true,
+                )
                 .await;
         }
         assert_eq!(handed_over(&mut receiver), vec![3]);
