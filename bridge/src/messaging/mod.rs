@@ -132,6 +132,16 @@ pub(crate) async fn run(
                 published += 1;
             }
         }
+        // Tell the edges which requests are handled: they acknowledge them to their senders
+        // only now (docs/PROTOCOL.md, "Accepted means handled").
+        let report = handled_report(&batch);
+        if !report.is_empty() {
+            let report = topics::encode_handled(&report);
+            let topic = topics::OUTBOX_HANDLED;
+            if client.publish(topic, QoS::AtMostOnce, false, report).await.is_err() {
+                return;
+            }
+        }
         let accepted = tokio::time::timeout(EVENTS_ACK_WAIT, acked.wait_for(|n| *n >= published));
         if accepted.await.is_err() {
             // A reconnect lost count (or the broker is slow): go on, and count from here.
@@ -143,6 +153,21 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// How many requests of each sending device a batch holds, in order of first appearance.
+fn handled_report(batch: &[Inbound]) -> Vec<(i64, u32)> {
+    let mut counts: Vec<(i64, u32)> = Vec::new();
+    for Inbound { publish } in batch {
+        let Some((_, device)) = topics::parse_stamped_outbox(&publish.topic) else {
+            continue;
+        };
+        match counts.iter_mut().find(|(known, _)| *known == device) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((device, 1)),
+        }
+    }
+    counts
 }
 
 /// Events go out in the binary form; the edge converts them for JSON clients.

@@ -16,6 +16,7 @@ mod handlers;
 pub mod hook;
 mod hub;
 mod listener;
+mod outbox;
 mod session;
 mod telemetry;
 mod tls;
