@@ -697,6 +697,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_long_sync_is_asked_for_page_by_page_and_reported_once() {
+        let (mut session, mut receiver, _eventloop) = session();
+        session.start_sync().await;
+        for seq in [1, 2] {
+            session.server_event(message(seq), true).await;
+        }
+        let page = |upto, more| envelope::Event::Synced { upto, more };
+        session.server_event(page(2, true), true).await;
+        assert!(session.syncing.is_some(), "the next page is asked for");
+        session.server_event(message(3), true).await;
+        session.server_event(page(3, false), true).await;
+        let mut seqs = Vec::new();
+        let mut synced = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            match event {
+                Event::Message(message) => seqs.push(message.inbox_seq),
+                Event::Synced { upto } => synced.push(upto),
+                _ => {}
+            }
+        }
+        assert_eq!((seqs, synced), (vec![1, 2, 3], vec![3]));
+        assert!(session.syncing.is_none());
+    }
+
+    #[tokio::test]
     async fn a_gap_the_sync_does_not_fill_is_given_up_after_a_few_syncs() {
         let (mut session, mut receiver, _eventloop) = session();
         session.server_event(message(3), false).await;

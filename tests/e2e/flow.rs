@@ -115,7 +115,10 @@ scenario!(
         .await
         .map_err(|_| anyhow::anyhow!("natter-client caught up {} of {BACKLOG}", seqs.len()))??;
         let expected: Vec<i64> = (1..=BACKLOG as i64).collect();
-        assert_eq!(seqs, expected, "natter-client: every message once, in order");
+        assert_eq!(
+            seqs, expected,
+            "natter-client: every message once, in order"
+        );
         phone.close().await;
 
         // A plain MQTT client following docs/PROTOCOL.md: sync, and after each `synced` with
@@ -264,7 +267,8 @@ scenario!(
                     }
                     Ok(MqttEvent::Incoming(PacketV4::Publish(publish))) => {
                         if let Ok(Event::Sent { id, .. }) = serde_json::from_slice(&publish.payload)
-                            && let Some(index) = id.strip_prefix('b').and_then(|i| i.parse::<usize>().ok())
+                            && let Some(index) =
+                                id.strip_prefix('b').and_then(|i| i.parse::<usize>().ok())
                             && index < timings.len()
                         {
                             timings[index].sent.get_or_insert(now);
@@ -351,7 +355,10 @@ scenario!(
             .filter(deliveries::Column::RecipientUserId.eq(friend.user_id))
             .count(&db)
             .await? as usize;
-        assert_eq!(delivered, BYSTANDER_SENDS, "every send reached its recipient's inbox");
+        assert_eq!(
+            delivered, BYSTANDER_SENDS,
+            "every send reached its recipient's inbox"
+        );
         assert!(
             median < Duration::from_secs(2),
             "the bystander is starved: median send->sent {median:?}"

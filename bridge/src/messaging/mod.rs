@@ -138,7 +138,11 @@ pub(crate) async fn run(
         if !report.is_empty() {
             let report = topics::encode_handled(&report);
             let topic = topics::OUTBOX_HANDLED;
-            if client.publish(topic, QoS::AtMostOnce, false, report).await.is_err() {
+            if client
+                .publish(topic, QoS::AtMostOnce, false, report)
+                .await
+                .is_err()
+            {
                 return;
             }
         }

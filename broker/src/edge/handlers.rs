@@ -9,9 +9,9 @@ use tracing::{info, warn};
 
 use crate::edge::acl::{self, PublishCheck, SubscribeCheck};
 use crate::edge::calls;
+use crate::edge::codec::Version;
 use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Will};
 use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
-use crate::edge::codec::Version;
 use crate::edge::hub::Delivery;
 use crate::edge::outbox::{self, Ticket};
 use crate::edge::session::{Source, State, Subscription};
@@ -398,7 +398,11 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
             });
         }
     }
-    let held: usize = inflight.values().chain(queued.iter()).map(Delivery::size).sum();
+    let held: usize = inflight
+        .values()
+        .chain(queued.iter())
+        .map(Delivery::size)
+        .sum();
     live.charge(held);
     for (pkid, delivery) in inflight {
         live.publish(&delivery, 1, pkid, true);
