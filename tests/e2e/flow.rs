@@ -360,7 +360,7 @@ scenario!(
             "every send reached its recipient's inbox"
         );
         assert!(
-            median < Duration::from_secs(2),
+            median < Duration::from_secs(5),
             "the bystander is starved: median send->sent {median:?}"
         );
         Ok(())

@@ -137,10 +137,9 @@ pub(crate) struct Parked {
     pub(crate) cost: u32,
 }
 
-/// Whether this connection may have one more outbox publish waiting for the bridges (its
-/// Receive Maximum, `mqtt.max_inflight`).
+/// Whether this connection may have one more outbox publish waiting for the bridges.
 pub(crate) fn outbox_has_room(live: &Live<'_>) -> bool {
-    live.outbox_waiting < usize::from(live.ctx.limits.max_inflight)
+    live.outbox_waiting < outbox::PER_CONNECTION.min(usize::from(live.ctx.limits.max_inflight))
 }
 
 /// Hands the parked publish to the router if this connection and the node have room now;

@@ -23,6 +23,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// router and not yet reported handled, per node. The router's log for `u/+/out/+` holds at
 /// least 3 MiB (segments of 1 MiB, 4 kept: `router.rs`), so nothing unread is ever dropped.
 pub(crate) const NODE_BUDGET: usize = 1024 * 1024;
+/// Outbox publishes one connection may have waiting for a bridge (at most `mqtt.max_inflight`).
+/// Small, because the bridges serve requests in arrival order: what a flooding connection
+/// has waiting is what every other sender on the node waits behind. 32 still fills a
+/// bridge batch for a single busy client.
+pub(crate) const PER_CONNECTION: usize = 32;
 /// How long a publish may wait for its report before the edge gives it up: its sender gets
 /// an error (the bridge is gone, or lost it while reconnecting).
 pub(crate) const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
