@@ -27,6 +27,10 @@ use crate::listen::check_free;
 /// router, never end users, so this stays small whatever the number of users.
 const ROUTER_MAX_CONNECTIONS: usize = 4096;
 
+/// Bytes of one segment of the router's commit logs (4 are kept per filter). The edge keeps
+/// what the bridges have not taken well below what one log keeps (`edge::outbox`).
+pub(crate) const SEGMENT_SIZE: usize = 1024 * 1024;
+
 /// A running broker: the router thread, its loopback listener, and the edge's link to it.
 #[derive(Clone, Debug)]
 pub struct Broker {
@@ -206,7 +210,7 @@ fn router_config() -> RouterConfig {
         max_outgoing_packet_count: 200,
         // Durability lives in the database: the router's commit logs only smooth out
         // live delivery, so keep them small (rumqttd keeps one per subscription filter).
-        max_segment_size: 1024 * 1024,
+        max_segment_size: SEGMENT_SIZE,
         max_segment_count: 4,
         custom_segment: None,
         initialized_filters: None,

@@ -206,7 +206,8 @@ pub enum Event {
         /// The recipient.
         by: i64,
     },
-    /// A sync finished: every message up to `upto` has been handed over.
+    /// A sync finished: every message up to `upto` has been handed over (the client asks
+    /// for the pages of a long sync one after the other and reports the last).
     Synced {
         /// The inbox position the sync reached.
         upto: i64,

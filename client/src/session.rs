@@ -509,8 +509,15 @@ impl Session {
             envelope::Event::Receipt { status, ids, by } => {
                 self.emit(Event::Receipt { status, ids, by });
             }
-            envelope::Event::Synced { upto } => {
+            envelope::Event::Synced { upto, more } => {
                 if self.syncing.take().is_none() {
+                    return;
+                }
+                if more {
+                    // One page handed over: asking for the next one from the cursor is what
+                    // lets the server send it (docs/PROTOCOL.md, "Resume"), so a long
+                    // catch-up arrives at the pace the application takes it.
+                    self.start_sync().await;
                     return;
                 }
                 self.drain_held();
@@ -673,7 +680,13 @@ mod tests {
             session.server_event(message(seq), true).await;
         }
         session
-            .server_event(envelope::Event::Synced { upto: 4 }, true)
+            .server_event(
+                envelope::Event::Synced {
+                    upto: 4,
+                    more: false,
+                },
+                true,
+            )
             .await;
         session.server_event(message(3), false).await;
         assert_eq!(handed_over(&mut receiver), vec![2, 3, 4]);
@@ -684,13 +697,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_long_sync_is_asked_for_page_by_page_and_reported_once() {
+        let (mut session, mut receiver, _eventloop) = session();
+        session.start_sync().await;
+        for seq in [1, 2] {
+            session.server_event(message(seq), true).await;
+        }
+        let page = |upto, more| envelope::Event::Synced { upto, more };
+        session.server_event(page(2, true), true).await;
+        assert!(session.syncing.is_some(), "the next page is asked for");
+        session.server_event(message(3), true).await;
+        session.server_event(page(3, false), true).await;
+        let mut seqs = Vec::new();
+        let mut synced = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            match event {
+                Event::Message(message) => seqs.push(message.inbox_seq),
+                Event::Synced { upto } => synced.push(upto),
+                _ => {}
+            }
+        }
+        assert_eq!((seqs, synced), (vec![1, 2, 3], vec![3]));
+        assert!(session.syncing.is_none());
+    }
+
+    #[tokio::test]
     async fn a_gap_the_sync_does_not_fill_is_given_up_after_a_few_syncs() {
         let (mut session, mut receiver, _eventloop) = session();
         session.server_event(message(3), false).await;
         for _ in 0..GAP_SYNCS {
             assert!(session.syncing.is_some());
             session
-                .server_event(envelope::Event::Synced { upto: 0 }, true)
+                .server_event(
+                    envelope::Event::Synced {
+                        upto: 0,
+                        more: false,
+                    },
+                    true,
+                )
                 .await;
         }
         assert_eq!(handed_over(&mut receiver), vec![3]);

@@ -240,10 +240,14 @@ pub enum Event {
         /// The operation's answer.
         result: serde_json::Value,
     },
-    /// The end of a sync: everything up to this inbox position has been sent again.
+    /// The end of one sync page: everything up to this inbox position has been sent again.
     Synced {
         /// The highest inbox position sent (the `after` asked for when nothing was missed).
         upto: i64,
+        /// Whether more messages follow `upto`: ask for them with `sync` after `upto` once
+        /// this page is processed (docs/PROTOCOL.md, "Resume").
+        #[serde(default)]
+        more: bool,
     },
     /// A request was refused.
     Error {

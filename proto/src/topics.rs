@@ -48,6 +48,32 @@ pub fn parse_stamped_outbox(topic: &str) -> Option<(i64, i64)> {
     }
 }
 
+/// Where a bridge reports which outbox requests it has handled (stored, or answered with an
+/// error), so that the edge acknowledges them to their senders: the payload is
+/// `{device}:{count}` pairs separated by commas, e.g. `12:3,40:1`.
+pub const OUTBOX_HANDLED: &str = "natter/control/outbox/handled";
+
+/// The payload of an [`OUTBOX_HANDLED`] report.
+pub fn encode_handled(counts: &[(i64, u32)]) -> String {
+    let pairs: Vec<String> = counts
+        .iter()
+        .map(|(device, count)| format!("{device}:{count}"))
+        .collect();
+    pairs.join(",")
+}
+
+/// Reads an [`OUTBOX_HANDLED`] payload; pairs that do not parse are skipped.
+pub fn parse_handled(payload: &[u8]) -> Vec<(i64, u32)> {
+    std::str::from_utf8(payload)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|pair| {
+            let (device, count) = pair.split_once(':')?;
+            Some((device.parse().ok()?, count.parse().ok()?))
+        })
+        .collect()
+}
+
 /// A control message, carried in its topic (the payload is ignored).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ControlTopic {
@@ -111,6 +137,15 @@ mod tests {
         assert_eq!(parse_stamped_outbox("u/7/out"), None);
         assert_eq!(parse_stamped_outbox("u/7/out/70/rpc"), None);
         assert_eq!(parse_stamped_outbox("u/x/out/70"), None);
+    }
+
+    #[test]
+    fn handled_reports_round_trip() {
+        let counts = vec![(12, 3), (40, 1)];
+        assert_eq!(encode_handled(&counts), "12:3,40:1");
+        assert_eq!(parse_handled(b"12:3,40:1"), counts);
+        assert_eq!(parse_handled(b"12:x,,7:2"), vec![(7, 2)]);
+        assert_eq!(parse_control(OUTBOX_HANDLED), None);
     }
 
     #[test]

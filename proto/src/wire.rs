@@ -306,6 +306,8 @@ pub mod pb {
     pub struct Synced {
         #[prost(int64, tag = "1")]
         pub upto: i64,
+        #[prost(bool, tag = "2")]
+        pub more: bool,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -569,7 +571,10 @@ impl From<&Event> for pb::Event {
                 rid: rid.clone(),
                 result: result.to_string().into_bytes(),
             }),
-            Event::Synced { upto } => Kind::Synced(pb::Synced { upto: *upto }),
+            Event::Synced { upto, more } => Kind::Synced(pb::Synced {
+                upto: *upto,
+                more: *more,
+            }),
             Event::Error {
                 id,
                 rid,
@@ -624,7 +629,10 @@ impl TryFrom<pb::Event> for Event {
                 status: status_from_pb(receipt.status)?,
                 ids: receipt.ids,
             },
-            Kind::Synced(synced) => Event::Synced { upto: synced.upto },
+            Kind::Synced(synced) => Event::Synced {
+                upto: synced.upto,
+                more: synced.more,
+            },
             Kind::Typing(typing) => Event::Typing {
                 from: typing.from,
                 group_id: typing.group_id,
@@ -729,7 +737,10 @@ mod tests {
                 status: ReceiptStatus::Read,
                 ids: vec![1],
             },
-            Event::Synced { upto: 9 },
+            Event::Synced {
+                upto: 9,
+                more: true,
+            },
             Event::Typing {
                 from: 1,
                 group_id: Some(2),

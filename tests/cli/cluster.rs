@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use natter_client::{Client, Event, Login, Options, ReceiptStatus, Target};
+use natter_client::{Client, Event, Options, ReceiptStatus, Target};
 use tokio::sync::Semaphore;
 
 use super::durability::{Server, drop_postgres_database, fresh_postgres_database, lock};
@@ -61,7 +61,9 @@ async fn three_nodes(dir: &Path, database: Option<&str>) -> anyhow::Result<Vec<S
 /// Drops the PostgreSQL database of a test, if it had one.
 async fn drop_database(database: Option<String>) -> anyhow::Result<()> {
     if let (Some(server), Some(database)) = (
-        std::env::var("NATTER_TEST_POSTGRES_URL").ok().filter(|url| !url.is_empty()),
+        std::env::var("NATTER_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty()),
         database,
     ) {
         drop_postgres_database(&server, &database).await?;
@@ -104,7 +106,8 @@ async fn three_processes_deliver_across_nodes_and_take_sessions_over() -> anyhow
     let users = [ada.clone(), bob.clone(), carol];
     let mut clients = Vec::new();
     for (n, login) in users.iter().enumerate() {
-        let (client, mut events) = Client::connect(&nodes[n].mqtt, login.clone(), options()).await?;
+        let (client, mut events) =
+            Client::connect(&nodes[n].mqtt, login.clone(), options()).await?;
         // Connected and caught up before anyone writes.
         tokio::time::timeout(DEADLINE, async {
             while let Some(event) = events.next().await {
@@ -215,7 +218,10 @@ async fn ten_thousand_messages_cross_nodes_through_a_kill_9_without_loss_or_dupl
     let wait = |what: &'static str, check: Box<dyn Fn() -> bool + Send>| async move {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         while !check() {
-            ensure!(tokio::time::Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within {DEADLINE:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
@@ -224,7 +230,11 @@ async fn ten_thousand_messages_cross_nodes_through_a_kill_9_without_loss_or_dupl
     // Half way, the receiver's node dies and comes back on the same ports.
     {
         let acked = Arc::clone(&acked);
-        wait("half the messages acknowledged", Box::new(move || lock(&acked).len() >= SOAK / 2)).await?;
+        wait(
+            "half the messages acknowledged",
+            Box::new(move || lock(&acked).len() >= SOAK / 2),
+        )
+        .await?;
     }
     nodes[1].kill_9().await?;
     nodes[1].start().await?;
@@ -232,11 +242,19 @@ async fn ten_thousand_messages_cross_nodes_through_a_kill_9_without_loss_or_dupl
     send_task.await?;
     {
         let acked = Arc::clone(&acked);
-        wait("every message acknowledged", Box::new(move || lock(&acked).len() >= SOAK)).await?;
+        wait(
+            "every message acknowledged",
+            Box::new(move || lock(&acked).len() >= SOAK),
+        )
+        .await?;
     }
     {
         let received = Arc::clone(&received);
-        wait("every message delivered", Box::new(move || lock(&received).len() >= SOAK)).await?;
+        wait(
+            "every message delivered",
+            Box::new(move || lock(&received).len() >= SOAK),
+        )
+        .await?;
     }
     sender.close().await;
     receiver.close().await;

@@ -231,7 +231,7 @@ scenario!(
                 Event::Message {
                     body, inbox_seq, ..
                 } => missed.push((inbox_seq, String::from_utf8(body.0)?)),
-                Event::Synced { upto } => {
+                Event::Synced { upto, .. } => {
                     assert_eq!(upto, 4);
                     break;
                 }

@@ -17,8 +17,14 @@ use tracing::{debug, warn};
 
 use crate::telemetry::{BATCH_SIZE, MESSAGES_PERSISTED, PERSIST_ERRORS, PERSIST_SECONDS};
 
-/// Messages one sync sends per page.
-const SYNC_PAGE: u64 = 500;
+/// Most messages one sync page carries. Well under the edge's per-connection buffer (1024
+/// deliveries), so that a page never makes a reading client "too slow".
+pub(crate) const SYNC_PAGE_MESSAGES: usize = 200;
+/// Most body bytes one sync page carries (a page always carries at least one message).
+pub(crate) const SYNC_PAGE_BYTES: usize = 256 * 1024;
+/// Rows read from the database at a time while a page is filled: what the bridge holds for
+/// one sync is bounded by this many bodies plus the page, whatever the inbox holds.
+const SYNC_CHUNK: u64 = 32;
 /// Most ids one receipt may carry.
 const MAX_RECEIPT_IDS: usize = 1000;
 
@@ -133,6 +139,20 @@ pub(crate) async fn run(
                 published += 1;
             }
         }
+        // Tell the edges which requests are handled: they acknowledge them to their senders
+        // only now (docs/PROTOCOL.md, "Accepted means handled").
+        let report = handled_report(&batch);
+        if !report.is_empty() {
+            let report = topics::encode_handled(&report);
+            let topic = topics::OUTBOX_HANDLED;
+            if client
+                .publish(topic, QoS::AtMostOnce, false, report)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
         let accepted = tokio::time::timeout(EVENTS_ACK_WAIT, acked.wait_for(|n| *n >= published));
         if accepted.await.is_err() {
             // A reconnect lost count (or the broker is slow): go on, and count from here.
@@ -144,6 +164,21 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// How many requests of each sending device a batch holds, in order of first appearance.
+fn handled_report(batch: &[Inbound]) -> Vec<(i64, u32)> {
+    let mut counts: Vec<(i64, u32)> = Vec::new();
+    for Inbound { publish } in batch {
+        let Some((_, device)) = topics::parse_stamped_outbox(&publish.topic) else {
+            continue;
+        };
+        match counts.iter_mut().find(|(known, _)| *known == device) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((device, 1)),
+        }
+    }
+    counts
 }
 
 /// Events go out in the binary form; the edge converts them for JSON clients.
@@ -513,13 +548,25 @@ async fn receipt(
     Ok(outs)
 }
 
+/// One page of the caller's inbox after `after`: at most [`SYNC_PAGE_MESSAGES`] messages and
+/// [`SYNC_PAGE_BYTES`] of bodies, then `synced` saying whether more follow. The client asks
+/// for the next page (`sync` after `upto`) once it has processed this one: that request is
+/// the flow control, so a sync never holds more than a page in the bridge, the router or the
+/// edge, and a client catching up reads at its own pace.
 async fn sync(db: &DatabaseConnection, caller: &Caller, after: i64) -> Result<Vec<Out>, DbErr> {
     let mut outs = Vec::new();
     let mut upto = after.max(0);
-    loop {
-        let page = store::inbox_after(db, caller.user, upto, SYNC_PAGE, caller.now).await?;
-        let full = page.len() as u64 == SYNC_PAGE;
-        for (delivery, message, group_id) in page {
+    let mut bytes = 0_usize;
+    let more = 'page: loop {
+        let wanted = (SYNC_PAGE_MESSAGES - outs.len()).min(SYNC_CHUNK as usize) as u64;
+        let chunk = store::inbox_after(db, caller.user, upto, wanted, caller.now).await?;
+        let full = chunk.len() as u64 == wanted;
+        for (delivery, message, group_id) in chunk {
+            let size = message.body.len();
+            if !outs.is_empty() && bytes + size > SYNC_PAGE_BYTES {
+                break 'page true;
+            }
+            bytes += size;
             upto = delivery.inbox_seq;
             outs.push(Out::Event(
                 caller.reply.clone(),
@@ -527,10 +574,18 @@ async fn sync(db: &DatabaseConnection, caller: &Caller, after: i64) -> Result<Ve
             ));
         }
         if !full {
-            break;
+            break false;
         }
-    }
-    outs.push(Out::Event(caller.reply.clone(), Event::Synced { upto }));
+        if outs.len() >= SYNC_PAGE_MESSAGES {
+            // Full by count: say "more" only when something does follow.
+            let next = store::inbox_after(db, caller.user, upto, 1, caller.now).await?;
+            break !next.is_empty();
+        }
+    };
+    outs.push(Out::Event(
+        caller.reply.clone(),
+        Event::Synced { upto, more },
+    ));
     Ok(outs)
 }
 

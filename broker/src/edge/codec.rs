@@ -125,6 +125,8 @@ pub(crate) enum CloseReason {
     QuotaExceeded,
     TopicNameInvalid,
     QosNotSupported,
+    /// An outbox publish was given up (no bridge handled it in time).
+    ServerBusy,
 }
 
 impl CloseReason {
@@ -141,6 +143,7 @@ impl CloseReason {
             CloseReason::QuotaExceeded => "client too slow to keep up",
             CloseReason::TopicNameInvalid => "invalid topic name",
             CloseReason::QosNotSupported => "QoS 2 is not supported",
+            CloseReason::ServerBusy => "server busy: a request could not be handled in time",
         }
     }
 }
@@ -168,6 +171,10 @@ pub(crate) enum Outbound {
     PubAck {
         pkid: u16,
         authorized: bool,
+    },
+    /// v5 only: the publish was not handled (0x80); 3.1.1 has no way to say it.
+    PubAckFailed {
+        pkid: u16,
     },
     /// Per filter, in order.
     SubAck {
@@ -464,6 +471,8 @@ fn to_v4(packet: Outbound) -> Option<v4::Packet> {
         // MQTT 3.1.1 has no refusal in PUBACK: an unauthorized publish is not acknowledged
         // with success either; the session decides (drop and count).
         Outbound::PubAck { pkid, .. } => v4::Packet::PubAck(v4::PubAck::new(pkid)),
+        // Never sent to a 3.1.1 client (the session closes the connection instead).
+        Outbound::PubAckFailed { pkid } => v4::Packet::PubAck(v4::PubAck::new(pkid)),
         Outbound::SubAck { pkid, granted } => v4::Packet::SubAck(v4::SubAck::new(
             pkid,
             granted
@@ -559,6 +568,11 @@ fn to_v5(packet: Outbound) -> v5::Packet {
             }
             v5::Packet::PubAck(ack)
         }
+        Outbound::PubAckFailed { pkid } => {
+            let mut ack = v5::PubAck::new(pkid, None);
+            ack.reason = v5::PubAckReason::UnspecifiedError;
+            v5::Packet::PubAck(ack)
+        }
         Outbound::SubAck { pkid, granted } => v5::Packet::SubAck(v5::SubAck {
             pkid,
             return_codes: granted
@@ -597,6 +611,7 @@ fn to_v5(packet: Outbound) -> v5::Packet {
                 CloseReason::QuotaExceeded => v5::DisconnectReasonCode::QuotaExceeded,
                 CloseReason::TopicNameInvalid => v5::DisconnectReasonCode::TopicNameInvalid,
                 CloseReason::QosNotSupported => v5::DisconnectReasonCode::QoSNotSupported,
+                CloseReason::ServerBusy => v5::DisconnectReasonCode::ServerBusy,
             },
         }),
     }

@@ -31,6 +31,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const TOPIC_ALIAS_MAXIMUM: u16 = 64;
 /// Deliveries buffered per connection before it counts as too slow.
 const DELIVERY_BUFFER: usize = 1024;
+/// Bytes of deliveries held per connection (buffered, queued behind the window, or in
+/// flight) before it counts as too slow: with [`DELIVERY_BUFFER`], what bounds a
+/// connection's memory whatever is sent to it. At least two of the largest packets.
+const DELIVERY_BYTES: usize = 16 * 1024 * 1024;
 /// Buffer capacity an idle connection may keep.
 const IDLE_BUFFER: usize = 16 * 1024;
 /// How long a connection taking over waits for the previous one to wind up.
@@ -52,9 +56,28 @@ pub(crate) struct Live<'a> {
     pub(crate) out_aliases: crate::edge::format::OutAliases,
     /// Calls waiting for their answer on a v5 response topic.
     pub(crate) calls: crate::edge::calls::Pending,
+    /// Outbox publishes handed to the router whose bridge report has not come yet.
+    pub(crate) outbox_waiting: usize,
+    /// An outbox publish waiting for room; nothing more is read from the socket meanwhile.
+    pub(crate) parked: Option<handlers::Parked>,
 }
 
 impl Live<'_> {
+    /// Counts `bytes` more of deliveries held for this session.
+    pub(crate) fn charge(&self, bytes: usize) {
+        self.handle.buffered.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` of deliveries no longer held.
+    pub(crate) fn release(&self, bytes: usize) {
+        let _ = self
+            .handle
+            .buffered
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+    }
+
     /// Queues `packet` for writing.
     pub(crate) fn send(&mut self, packet: Outbound) {
         codec::encode(self.version, packet, &mut self.out);
@@ -159,6 +182,8 @@ async fn run_session<S>(
         user_id: identity.user_id,
         device_id: identity.device_id,
         deliveries: deliveries_tx,
+        buffered: Arc::default(),
+        max_buffered: DELIVERY_BYTES.max(2 * ctx.limits.max_packet_size),
         control: control_tx,
         done: tokio_util::sync::CancellationToken::new(),
     };
@@ -197,6 +222,8 @@ async fn run_session<S>(
         format: connect.format,
         out_aliases: crate::edge::format::OutAliases::new(connect.topic_alias_maximum),
         calls: crate::edge::calls::Pending::default(),
+        outbox_waiting: 0,
+        parked: None,
     };
     let assigned_client_id = connect
         .client_id
@@ -234,6 +261,9 @@ async fn run_session<S>(
     drop(connect.password);
     let idle_limit = Duration::from_millis(u64::from(keep_alive) * 1500);
     let mut deadline = Instant::now() + idle_limit;
+    // The node budget an outbox publish waits for, kept across turns so that connections
+    // get it in the order they asked (the semaphore is fair).
+    let mut budget: Option<BudgetWait> = None;
     let ending = loop {
         if !live.out.is_empty() {
             // Flush too: TLS and WebSocket streams buffer what is written.
@@ -244,14 +274,56 @@ async fn run_session<S>(
             release_if_large(&mut live.out);
         }
         release_if_large(&mut input);
+        if budget.is_none()
+            && let Some(parked) = &live.parked
+            && handlers::outbox_has_room(&live)
+        {
+            let semaphore = ctx.hub.outbox_budget();
+            budget = Some(Box::pin(semaphore.acquire_many_owned(parked.cost)));
+        }
         tokio::select! {
             biased;
             _ = ctx.shutdown.cancelled() => break End::Closed(CloseReason::ShuttingDown),
             Some(instruction) = control.recv() => match instruction {
                 Control::Close(reason) => break End::Closed(reason),
                 Control::LeaveGroup(group_id) => live.state.leave_group(group_id),
+                Control::OutboxDone { pkid, failed } => {
+                    let parked = live.parked.is_some();
+                    match handlers::outbox_done(&mut live, pkid, failed).await {
+                        Flow::Continue => {}
+                        Flow::Disconnect => break End::Clean,
+                        Flow::Close(reason) => break End::Closed(reason),
+                    }
+                    if parked && live.parked.is_none() {
+                        // Unparked: the socket was not read meanwhile, so the client's
+                        // silence was ours. Go on with what is buffered.
+                        budget = None;
+                        deadline = Instant::now() + idle_limit;
+                        match read_packets(&mut live, &mut input).await {
+                            Flow::Continue => {}
+                            Flow::Disconnect => break End::Clean,
+                            Flow::Close(reason) => break End::Closed(reason),
+                        }
+                    }
+                }
             },
-            read = stream.read_buf(&mut input) => {
+            permit = async { budget.as_mut().expect("invariant: guarded by is_some").await }, if budget.is_some() => {
+                budget = None;
+                let Ok(permit) = permit else {
+                    break End::Closed(CloseReason::ShuttingDown);
+                };
+                deadline = Instant::now() + idle_limit;
+                let flow = match handlers::forward_parked(&mut live, permit).await {
+                    Flow::Continue => read_packets(&mut live, &mut input).await,
+                    other => other,
+                };
+                match flow {
+                    Flow::Continue => {}
+                    Flow::Disconnect => break End::Clean,
+                    Flow::Close(reason) => break End::Closed(reason),
+                }
+            }
+            read = stream.read_buf(&mut input), if live.parked.is_none() => {
                 match read {
                     Ok(0) | Err(_) => break End::Lost,
                     Ok(_) => deadline = Instant::now() + idle_limit,
@@ -267,7 +339,10 @@ async fn run_session<S>(
                     break End::Closed(reason);
                 }
             }
-            _ = sleep_until(deadline) => break End::Closed(CloseReason::KeepAliveTimeout),
+            // Not while a publish is parked: the socket is not being read then.
+            _ = sleep_until(deadline), if live.parked.is_none() => {
+                break End::Closed(CloseReason::KeepAliveTimeout);
+            }
         }
     };
     finish(stream, live, farewell, ending).await;
@@ -340,8 +415,22 @@ where
     debug!(device_id = live.identity.device_id, "client disconnected");
 }
 
+/// The wait for a share of the node's outbox budget.
+type BudgetWait = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError>,
+            > + Send,
+    >,
+>;
+
+/// Handles the packets buffered in `input`, stopping at an outbox publish that has to wait
+/// for room (the rest stays buffered, and the socket is not read, until it is sent).
 async fn read_packets(live: &mut Live<'_>, input: &mut BytesMut) -> Flow {
     loop {
+        if live.parked.is_some() {
+            return Flow::Continue;
+        }
         match codec::decode(live.version, input, live.ctx.limits.max_packet_size) {
             Ok(None) => return Flow::Continue,
             Ok(Some(packet)) => match handlers::handle(live, packet).await {

@@ -101,7 +101,10 @@ mod tests {
 
     #[test]
     fn events_reach_each_connection_in_its_encoding() {
-        let event = Event::Synced { upto: 4 };
+        let event = Event::Synced {
+            upto: 4,
+            more: false,
+        };
         let binary = Bytes::from(wire::encode_event(&event));
         let json = convert(Format::Json, "u/1/inbox", binary.clone());
         assert_eq!(

@@ -1,13 +1,19 @@
 //! What the edge does with each packet of a live session, and with each delivery for it.
 
+use bytes::Bytes;
 use metrics::counter;
+use natter_proto::envelope::{Event, Request};
+use natter_proto::topics;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{info, warn};
 
 use crate::edge::acl::{self, PublishCheck, SubscribeCheck};
 use crate::edge::calls;
+use crate::edge::codec::Version;
 use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Will};
 use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
 use crate::edge::hub::Delivery;
+use crate::edge::outbox::{self, Ticket};
 use crate::edge::session::{Source, State, Subscription};
 use crate::edge::telemetry::{MESSAGES_IN, MESSAGES_OUT, REFUSED, SLOW_CLIENT_CLOSES};
 
@@ -29,7 +35,9 @@ pub(crate) async fn handle(live: &mut Live<'_>, packet: Inbound) -> Flow {
     match packet {
         Inbound::Publish(publish) => return on_publish(live, publish).await,
         Inbound::PubAck { pkid } => {
-            live.state.inflight.remove(&pkid);
+            if let Some(delivery) = live.state.inflight.remove(&pkid) {
+                live.release(delivery.size());
+            }
             send_queued(live);
         }
         Inbound::Subscribe { pkid, filters } => on_subscribe(live, pkid, filters).await,
@@ -74,6 +82,20 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
     match check {
         PublishCheck::Allowed => {
             let topic = stamp_device(&live.identity, topic);
+            if topics::parse_stamped_outbox(&topic).is_some() {
+                // A request for the bridge: acknowledged once a bridge has handled it, and
+                // held here (the socket is not read) while the node or this connection has
+                // too much waiting for the bridges.
+                let cost = outbox::cost(&topic, &payload);
+                live.parked = Some(Parked {
+                    topic,
+                    payload,
+                    qos,
+                    pkid,
+                    cost,
+                });
+                return try_unpark(live).await;
+            }
             if live.ctx.hub.publish(topic, payload).await.is_err() {
                 return Flow::Close(CloseReason::ShuttingDown);
             }
@@ -101,6 +123,132 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
         PublishCheck::Invalid => return Flow::Close(CloseReason::TopicNameInvalid),
     }
     Flow::Continue
+}
+
+/// An outbox publish waiting for room: the connection reads no more packets until it has
+/// been handed to the router.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    topic: String,
+    payload: Bytes,
+    qos: u8,
+    pkid: u16,
+    /// Its share of the node budget.
+    pub(crate) cost: u32,
+}
+
+/// Whether this connection may have one more outbox publish waiting for the bridges.
+pub(crate) fn outbox_has_room(live: &Live<'_>) -> bool {
+    live.outbox_waiting < outbox::PER_CONNECTION.min(usize::from(live.ctx.limits.max_inflight))
+}
+
+/// Hands the parked publish to the router if this connection and the node have room now;
+/// otherwise it stays parked, and the connection waits for room.
+pub(crate) async fn try_unpark(live: &mut Live<'_>) -> Flow {
+    let Some(parked) = &live.parked else {
+        return Flow::Continue;
+    };
+    if !outbox_has_room(live) {
+        return Flow::Continue;
+    }
+    match live
+        .ctx
+        .hub
+        .outbox_budget()
+        .try_acquire_many_owned(parked.cost)
+    {
+        Ok(permit) => forward_parked(live, permit).await,
+        Err(_) => Flow::Continue,
+    }
+}
+
+/// Hands the parked publish to the router with its share of the node budget.
+pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePermit) -> Flow {
+    let Some(Parked {
+        topic,
+        payload,
+        qos,
+        pkid,
+        ..
+    }) = live.parked.take()
+    else {
+        return Flow::Continue;
+    };
+    let ticket = Ticket {
+        session_id: live.handle.id,
+        pkid: (qos == 1).then_some(pkid),
+        _permit: permit,
+        at: std::time::Instant::now(),
+        payload: payload.clone(),
+    };
+    // Tracked before it is published, so that the report cannot overtake it.
+    live.ctx.hub.track_outbox(live.identity.device_id, ticket);
+    live.outbox_waiting += 1;
+    if live.ctx.hub.publish(topic, payload).await.is_err() {
+        return Flow::Close(CloseReason::ShuttingDown);
+    }
+    counter!(MESSAGES_IN).increment(1);
+    Flow::Continue
+}
+
+/// A bridge handled one of this connection's outbox publishes (`failed: None`): the PUBACK
+/// is due. Or it was given up (`failed`, the request): the sender gets an `error` event
+/// naming it and, for QoS 1, a failed PUBACK (v5 0x80); MQTT 3.1.1 cannot refuse a publish,
+/// so the connection is closed instead (the client publishes it again after reconnecting).
+pub(crate) async fn outbox_done(
+    live: &mut Live<'_>,
+    pkid: Option<u16>,
+    failed: Option<Bytes>,
+) -> Flow {
+    live.outbox_waiting = live.outbox_waiting.saturating_sub(1);
+    let Some(request) = failed else {
+        if let Some(pkid) = pkid {
+            live.send(Outbound::PubAck {
+                pkid,
+                authorized: true,
+            });
+        }
+        return try_unpark(live).await;
+    };
+    let event = given_up(&request);
+    let delivery = Delivery {
+        topic: topics::device_replies(live.identity.user_id, live.identity.device_id).into(),
+        payload: Bytes::from(natter_proto::wire::encode_event(&event)),
+        correlation: None,
+    };
+    live.charge(delivery.size());
+    let flow = deliver(live, delivery);
+    if flow != Flow::Continue {
+        return flow;
+    }
+    match (pkid, live.version) {
+        (Some(_), Version::V4) => Flow::Close(CloseReason::ServerBusy),
+        (Some(pkid), Version::V5) => {
+            live.send(Outbound::PubAckFailed { pkid });
+            try_unpark(live).await
+        }
+        (None, _) => try_unpark(live).await,
+    }
+}
+
+/// The `error` event for a request no bridge handled in time, naming it when it can be read.
+fn given_up(request: &[u8]) -> Event {
+    let (id, rid) = match natter_proto::wire::read_request(request) {
+        Ok(
+            Request::Send { id, .. }
+            | Request::Edit { id, .. }
+            | Request::Delete { id, .. }
+            | Request::React { id, .. },
+        ) => (Some(id), None),
+        Ok(Request::Call { rid, .. }) => (None, Some(rid)),
+        _ => (None, None),
+    };
+    Event::Error {
+        id,
+        rid,
+        code: "unavailable".to_owned(),
+        message: "the server could not handle this request in time; send it again".to_owned(),
+    }
 }
 
 async fn on_subscribe(live: &mut Live<'_>, pkid: u16, filters: Vec<(String, u8)>) {
@@ -185,16 +333,19 @@ const MAX_QUEUED: usize = 1024;
 /// (v5 0x97): it resumes from the database when it reconnects.
 pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) -> Flow {
     if let Some(answer) = calls::answer(live, &delivery) {
+        live.charge(answer.size());
         let flow = deliver(live, answer);
         if flow != Flow::Continue {
             return flow;
         }
     }
     let Some(qos) = live.state.qos_for(&delivery.topic) else {
+        live.release(delivery.size());
         return Flow::Continue;
     };
     if qos == 0 {
         live.publish(&delivery, 0, 0, false);
+        live.release(delivery.size());
         counter!(MESSAGES_OUT).increment(1);
         return Flow::Continue;
     }
@@ -246,6 +397,12 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
             });
         }
     }
+    let held: usize = inflight
+        .values()
+        .chain(queued.iter())
+        .map(Delivery::size)
+        .sum();
+    live.charge(held);
     for (pkid, delivery) in inflight {
         live.publish(&delivery, 1, pkid, true);
         live.state.inflight.insert(pkid, delivery);

@@ -37,6 +37,7 @@ impl DisconnectReason {
             | CloseReason::QuotaExceeded
             | CloseReason::TopicNameInvalid
             | CloseReason::QosNotSupported => DisconnectReason::ProtocolError,
+            CloseReason::ServerBusy => DisconnectReason::Lost,
         }
     }
 }

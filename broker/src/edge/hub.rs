@@ -7,7 +7,9 @@
 //! uplink thread, because rumqttd's local link sends with a blocking channel.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natter_proto::topics;
@@ -19,6 +21,7 @@ use tracing::{debug, error, warn};
 use crate::edge::acl::Namespace;
 use crate::edge::cluster::{self, ClusterLink};
 use crate::edge::codec::CloseReason;
+use crate::edge::outbox::{Outbox, Ticket};
 use crate::edge::telemetry::SLOW_CLIENT_CLOSES;
 
 /// How many client publishes may wait for the uplink thread.
@@ -33,13 +36,29 @@ pub(crate) struct Delivery {
     pub(crate) correlation: Option<Bytes>,
 }
 
+/// How often waiting outbox publishes are checked for a missing report.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+impl Delivery {
+    /// What the delivery counts against its session's buffer.
+    pub(crate) fn size(&self) -> usize {
+        self.topic.len() + self.payload.len()
+    }
+}
+
 /// Instructions to a session from outside its connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Control {
     /// Close the connection with this reason.
     Close(CloseReason),
     /// Drop every subscription in this group's namespace (the member was removed).
     LeaveGroup(i64),
+    /// One of the session's outbox publishes was handled by a bridge (`failed: None`: the
+    /// PUBACK is due, if `pkid`) or given up (`failed`: the request, to answer with an error).
+    OutboxDone {
+        pkid: Option<u16>,
+        failed: Option<Bytes>,
+    },
 }
 
 /// How the hub reaches one session.
@@ -49,6 +68,10 @@ pub(crate) struct SessionHandle {
     pub(crate) user_id: i64,
     pub(crate) device_id: i64,
     pub(crate) deliveries: mpsc::Sender<Delivery>,
+    /// Bytes of deliveries held for the session (queued, waiting for the window, or sent and
+    /// not yet acknowledged); past `max_buffered` it counts as too slow.
+    pub(crate) buffered: Arc<AtomicUsize>,
+    pub(crate) max_buffered: usize,
     pub(crate) control: mpsc::UnboundedSender<Control>,
     /// Cancelled once the session has ended and stored its persistent state, so that a
     /// connection taking over can pick that state up.
@@ -71,6 +94,8 @@ struct Inner {
     uplink: Option<mpsc::Sender<(String, Bytes)>>,
     /// The other nodes, when this node is one of several.
     cluster: OnceLock<Arc<dyn ClusterLink>>,
+    /// Outbox publishes waiting for a bridge's report, and the node's budget for them.
+    outbox: Outbox,
 }
 
 impl Hub {
@@ -97,6 +122,7 @@ impl Hub {
             }),
         };
         tokio::spawn(run_downlink(hub.clone(), link_rx));
+        tokio::spawn(sweep_outbox(std::sync::Arc::downgrade(&hub.inner)));
         Ok(hub)
     }
 
@@ -114,6 +140,35 @@ impl Hub {
     /// Joins the cluster through `link` (once; later calls are ignored).
     pub(crate) fn join_cluster(&self, link: Arc<dyn ClusterLink>) {
         let _ = self.inner.cluster.set(link);
+    }
+
+    /// The node budget of outbox publishes not yet handled by a bridge.
+    pub(crate) fn outbox_budget(&self) -> Arc<tokio::sync::Semaphore> {
+        self.inner.outbox.budget()
+    }
+
+    /// Records an outbox publish of `device_id` about to be handed to the router: the
+    /// session hears of it again when a bridge reports it handled, or when it is given up.
+    pub(crate) fn track_outbox(&self, device_id: i64, ticket: Ticket) {
+        self.inner.outbox.track(device_id, ticket);
+    }
+
+    /// Tells each ticket's session, if it is still connected, that the publish is done.
+    fn outbox_done(&self, done: Vec<(i64, Ticket)>, failed: bool) {
+        if done.is_empty() {
+            return;
+        }
+        let devices = read(&self.inner.devices);
+        for (device_id, ticket) in done {
+            if let Some(session) = devices.get(&device_id)
+                && session.id == ticket.session_id
+            {
+                let _ = session.control.send(Control::OutboxDone {
+                    pkid: ticket.pkid,
+                    failed: failed.then(|| ticket.payload.clone()),
+                });
+            }
+        }
     }
 
     /// Registers `session` as the connection of its device, returning the connection it
@@ -230,7 +285,10 @@ impl Hub {
 
     /// Sends a message to every session of this node routed to its namespace.
     fn dispatch(&self, topic: &str, payload: &Bytes) {
-        if let Some(control) = topics::parse_control(topic) {
+        if topic == topics::OUTBOX_HANDLED {
+            let done = self.inner.outbox.handled(&topics::parse_handled(payload));
+            self.outbox_done(done, false);
+        } else if let Some(control) = topics::parse_control(topic) {
             self.apply(control);
         }
         let delivery = Delivery {
@@ -265,7 +323,18 @@ impl Hub {
 /// Queues `delivery` for `session`. A session that cannot keep up is closed rather than
 /// silently missing messages: its device resumes from its cursor when it reconnects.
 fn offer(session: &SessionHandle, delivery: &Delivery) {
-    if let Err(mpsc::error::TrySendError::Full(_)) = session.deliveries.try_send(delivery.clone()) {
+    let size = delivery.size();
+    let held = session.buffered.fetch_add(size, Ordering::Relaxed) + size;
+    let refused = if held > session.max_buffered {
+        true
+    } else {
+        matches!(
+            session.deliveries.try_send(delivery.clone()),
+            Err(mpsc::error::TrySendError::Full(_))
+        )
+    };
+    if refused {
+        session.buffered.fetch_sub(size, Ordering::Relaxed);
         metrics::counter!(SLOW_CLIENT_CLOSES).increment(1);
         warn!(
             device_id = session.device_id,
@@ -297,6 +366,25 @@ async fn run_downlink(hub: Hub, mut link_rx: LinkRx) {
                 error!(error = %err, "edge link to the router closed");
                 return;
             }
+        }
+    }
+}
+
+/// Gives up outbox publishes whose report did not come in time, until the hub is gone.
+async fn sweep_outbox(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let expired = inner.outbox.expired(Instant::now());
+        if !expired.is_empty() {
+            warn!(
+                publishes = expired.len(),
+                "no bridge reported outbox publishes handled in time; their senders get an error"
+            );
+            Hub { inner }.outbox_done(expired, true);
         }
     }
 }

@@ -17,6 +17,7 @@ mod handlers;
 pub mod hook;
 mod hub;
 mod listener;
+mod outbox;
 mod session;
 mod telemetry;
 mod tls;
