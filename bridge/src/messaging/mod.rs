@@ -154,7 +154,19 @@ struct Decoded {
 /// topic that is not a stamped outbox).
 fn decode(topic: &str, payload: &[u8], now: i64) -> Result<Decoded, Vec<Out>> {
     let Some((user, device)) = topics::parse_stamped_outbox(topic) else {
-        return Err(Vec::new());
+        // A publish under `u/{me}/out/…` (stamped `u/{me}/out/{device}/…`) carries no request:
+        // say so on the device's reply topic rather than let it vanish.
+        return Err(match topics::parse_deeper_outbox(topic) {
+            Some((user, device)) => vec![Out::Event(
+                topics::device_replies(user, device),
+                error(
+                    None,
+                    "bad_topic",
+                    &format!("requests go to u/{user}/out itself, not to a topic below it"),
+                ),
+            )],
+            None => Vec::new(),
+        });
     };
     let reply = topics::device_replies(user, device);
     match natter_proto::wire::read_request(payload) {
@@ -393,6 +405,10 @@ async fn send(
                     "unknown_media",
                     "no such media item, or you neither uploaded nor received it",
                 ),
+                store::Refusal::UnknownReply => (
+                    "unknown_reply",
+                    "reply_to names no message of this conversation",
+                ),
             };
             return Ok(vec![Out::Event(
                 caller.reply.clone(),
@@ -407,22 +423,33 @@ async fn send(
         recipients = stored.deliveries.len(),
         "message stored"
     );
-    Ok(stored_events(caller.user, id, &stored))
+    Ok(stored_events(caller, id, &stored))
 }
 
-/// `sent` for the sender's devices and `message` for each new delivery.
-pub(crate) fn stored_events(sender: i64, id: String, stored: &store::Stored) -> Vec<Out> {
+/// `sent` for the sender's devices, the own copy for the sender's other devices (not the
+/// sending one: `sent` tells it the copy's inbox position) and `message` for each new
+/// delivery. A duplicate gets `sent` only.
+pub(crate) fn stored_events(caller: &Caller, id: String, stored: &store::Stored) -> Vec<Out> {
     let message = &stored.message;
     let mut outs = vec![Out::Event(
-        topics::user_inbox(sender),
+        topics::user_inbox(caller.user),
         Event::Sent {
             id,
             server_id: message.id,
             conversation_id: message.conversation_id,
             seq: message.seq,
+            inbox_seq: stored.own,
             ts: message.created_at,
         },
     )];
+    if let Some(own) = stored.own
+        && !stored.duplicate
+    {
+        outs.push(Out::Event(
+            topics::user_inbox_except(caller.user, caller.device),
+            own_message_event(message, own, stored.group_id),
+        ));
+    }
     for &(recipient, inbox_seq) in &stored.deliveries {
         outs.push(Out::Event(
             topics::user_inbox(recipient),
@@ -444,9 +471,26 @@ async fn receipt(
             error(None, "too_many_ids", "at most 1000 ids per receipt"),
         )]);
     }
-    let changes = store::record_receipt_in(db, caller.user, status, ids, caller.now).await?;
+    let recorded = store::record_receipt_in(db, caller.user, status, ids, caller.now).await?;
     let mut outs = Vec::new();
-    for change in changes {
+    if status == natter_proto::envelope::ReceiptStatus::Read {
+        // The reader's devices (this one too: the entry takes an inbox position it must see)
+        // learn the new read position of each conversation.
+        let moved =
+            store::move_read_positions_in(db, caller.user, &recorded.conversations, caller.now)
+                .await?;
+        for (conversation_id, seq, inbox_seq) in moved {
+            outs.push(Out::Event(
+                topics::user_inbox(caller.user),
+                Event::Read {
+                    inbox_seq,
+                    conversation_id,
+                    seq,
+                },
+            ));
+        }
+    }
+    for change in recorded.by_sender {
         let inbox = topics::user_inbox(change.sender);
         outs.push(Out::Event(
             inbox.clone(),
@@ -475,12 +519,30 @@ async fn sync(db: &DatabaseConnection, caller: &Caller, after: i64) -> Result<Ve
     loop {
         let page = store::inbox_after(db, caller.user, upto, SYNC_PAGE, caller.now).await?;
         let full = page.len() as u64 == SYNC_PAGE;
+        // Read positions share the inbox: those up to the page's last entry (all of them after
+        // the last page) go out in inbox order among the messages.
+        let bound = full
+            .then(|| page.last().map(|(delivery, _, _)| delivery.inbox_seq))
+            .flatten();
+        let mut reads = store::read_positions_after(db, caller.user, upto, bound)
+            .await?
+            .into_iter()
+            .peekable();
         for (delivery, message, group_id) in page {
+            while let Some(read) = reads.next_if(|read| read.inbox_seq < delivery.inbox_seq) {
+                outs.push(Out::Event(caller.reply.clone(), read_event(&read)));
+            }
             upto = delivery.inbox_seq;
-            outs.push(Out::Event(
-                caller.reply.clone(),
-                message_event(&message, delivery.inbox_seq, group_id),
-            ));
+            let event = if delivery.status == natter_entities::deliveries::STATUS_OWN {
+                own_message_event(&message, delivery.inbox_seq, group_id)
+            } else {
+                message_event(&message, delivery.inbox_seq, group_id)
+            };
+            outs.push(Out::Event(caller.reply.clone(), event));
+        }
+        for read in reads {
+            upto = Ord::max(upto, read.inbox_seq);
+            outs.push(Out::Event(caller.reply.clone(), read_event(&read)));
         }
         if !full {
             break;
@@ -488,6 +550,29 @@ async fn sync(db: &DatabaseConnection, caller: &Caller, after: i64) -> Result<Ve
     }
     outs.push(Out::Event(caller.reply.clone(), Event::Synced { upto }));
     Ok(outs)
+}
+
+/// The `read` event for a stored read position.
+fn read_event(read: &natter_entities::read_positions::Model) -> Event {
+    Event::Read {
+        inbox_seq: read.inbox_seq,
+        conversation_id: read.conversation_id,
+        seq: read.seq,
+    }
+}
+
+/// The `message` event for the sender's own copy of an entry at `inbox_seq` of the sender's
+/// inbox: a `message` event that also names the client id.
+pub(crate) fn own_message_event(
+    message: &natter_entities::messages::Model,
+    inbox_seq: i64,
+    group_id: Option<i64>,
+) -> Event {
+    let mut event = message_event(message, inbox_seq, group_id);
+    if let Event::Message { id, .. } = &mut event {
+        *id = Some(message.client_msg_id.clone());
+    }
+    event
 }
 
 /// The `message` event for a stored entry at `inbox_seq` of its recipient.
@@ -518,6 +603,8 @@ pub(crate) fn message_event(
         kind,
         reference,
         expires_at: message.expires_at,
+        deleted: message.deleted_at.is_some(),
+        id: None,
         ts: message.created_at,
     }
 }
