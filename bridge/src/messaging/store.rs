@@ -651,11 +651,22 @@ pub(crate) async fn move_read_positions_in(
             inbox_seq: Set(inbox_seq),
             updated_at: Set(now),
         };
-        if existing.is_some() {
-            row.update(txn).await?;
-        } else {
-            row.insert(txn).await?;
-        }
+        // An upsert: another device of the user may have created the row meanwhile.
+        read_positions::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    read_positions::Column::UserId,
+                    read_positions::Column::ConversationId,
+                ])
+                .update_columns([
+                    read_positions::Column::Seq,
+                    read_positions::Column::InboxSeq,
+                    read_positions::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
         moved.push((conversation_id, seq, inbox_seq));
     }
     Ok(moved)
