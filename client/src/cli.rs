@@ -166,7 +166,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             within(timeout, async {
                 while let Some(event) = events.next().await {
                     match &event {
-                        Event::Message(_) => println!("{}", event_json(&event)),
+                        Event::Message(_) | Event::Read { .. } => {
+                            println!("{}", event_json(&event));
+                        }
                         Event::Synced { .. } => {
                             println!("{}", event_json(&event));
                             return Ok(());
