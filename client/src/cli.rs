@@ -115,6 +115,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         Command::Sync { after, .. } => options.cursor = Some(Box::new(MemoryCursor(*after))),
         _ => {}
     }
+    let me = login.user_id;
     let (client, mut events) = Client::connect(&args.server, login, options)
         .await
         .context("connecting")?;
@@ -150,8 +151,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         Command::Listen { no_receipts, .. } => {
             while let Some(event) = events.next().await {
                 println!("{}", event_json(&event));
+                // Own messages from another device are not receipted: they were not delivered
+                // to me by someone else.
                 if let Event::Message(message) = &event
                     && !no_receipts
+                    && message.from != me
                 {
                     client.receipt(ReceiptStatus::Delivered, vec![message.server_id])?;
                 }
@@ -162,7 +166,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             within(timeout, async {
                 while let Some(event) = events.next().await {
                     match &event {
-                        Event::Message(_) => println!("{}", event_json(&event)),
+                        Event::Message(_) | Event::Read { .. } => {
+                            println!("{}", event_json(&event));
+                        }
                         Event::Synced { .. } => {
                             println!("{}", event_json(&event));
                             return Ok(());
@@ -222,6 +228,9 @@ fn event_json(event: &Event) -> Value {
                     value[key] = json!(field);
                 }
             }
+            if message.deleted {
+                value["deleted"] = json!(true);
+            }
             value
         }
         Event::Sent {
@@ -236,6 +245,12 @@ fn event_json(event: &Event) -> Value {
             json!({"type": "receipt", "status": status, "ids": ids, "by": by})
         }
         Event::Synced { upto } => json!({"type": "synced", "upto": upto}),
+        Event::Read {
+            conversation_id,
+            seq,
+            inbox_seq,
+        } => json!({"type": "read", "conversation_id": conversation_id, "seq": seq,
+                    "inbox_seq": inbox_seq}),
         Event::Error { id, code, message } => {
             json!({"type": "error", "id": id, "code": code, "message": message})
         }

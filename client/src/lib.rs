@@ -139,7 +139,9 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// A message delivered to this user, handed to the application once, in inbox order.
+/// A message delivered to this user, handed to the application once, in inbox order. `from`
+/// equal to this user means an own message sent from another device of the user (or from
+/// this device before its cursor was lost): show it as sent by me.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// The server's id (for receipts and replies).
@@ -168,6 +170,8 @@ pub struct Message {
     pub reference: Option<i64>,
     /// When the message disappears, unix milliseconds.
     pub expires_at: Option<i64>,
+    /// The message was deleted for everyone (its body and media are gone).
+    pub deleted: bool,
     /// When the server stored it, unix milliseconds.
     pub ts: i64,
 }
@@ -182,8 +186,20 @@ pub enum Event {
         /// What ended the connection.
         reason: String,
     },
-    /// A message for this user (never one at or below the cursor).
+    /// A message for this user (never one at or below the cursor), or an own message from
+    /// another device of the user (`from` is this user). A send of this very client is
+    /// reported as [`Event::Sent`] only, never also as a message.
     Message(Message),
+    /// A device of this user (another one, or this one) read a conversation up to `seq`:
+    /// mark it read. Handed over in inbox order like messages.
+    Read {
+        /// The conversation.
+        conversation_id: i64,
+        /// The highest position in the conversation read.
+        seq: i64,
+        /// Position in this user's inbox.
+        inbox_seq: i64,
+    },
     /// The server stored a send of this client (reported once per id).
     Sent {
         /// The client id of the send.

@@ -82,6 +82,7 @@ pub(crate) fn start(
         options.reconnect_max,
     ));
     let session = Session {
+        device_id: login.device_id,
         inbox: topics::user_inbox(login.user_id),
         replies: topics::device_replies(login.user_id, login.device_id),
         outbox: topics::user_outbox(login.user_id),
@@ -175,7 +176,32 @@ struct Pending {
     published: Option<Instant>,
 }
 
+/// An inbox entry, handed over once and in inbox order.
+#[derive(Debug)]
+enum Entry {
+    Message(Message),
+    Read {
+        conversation_id: i64,
+        seq: i64,
+        inbox_seq: i64,
+    },
+    /// The own copy of a send of this client, already reported as `Sent`: it only moves the
+    /// cursor.
+    OwnSend(i64),
+}
+
+impl Entry {
+    fn inbox_seq(&self) -> i64 {
+        match self {
+            Entry::Message(message) => message.inbox_seq,
+            Entry::Read { inbox_seq, .. } | Entry::OwnSend(inbox_seq) => *inbox_seq,
+        }
+    }
+}
+
 struct Session {
+    /// This device, to recognise the own copies of its sends.
+    device_id: i64,
     inbox: String,
     replies: String,
     outbox: String,
@@ -194,8 +220,8 @@ struct Session {
     syncing: Option<Instant>,
     /// Syncs in a row that ended with held messages still after a gap.
     gap_syncs: u32,
-    /// Live messages after a gap, by inbox position, until a sync fills it.
-    held: BTreeMap<i64, Message>,
+    /// Live entries after a gap, by inbox position, until a sync fills it.
+    held: BTreeMap<i64, Entry>,
     /// Unconfirmed sends in the order they were made.
     pending: BTreeMap<u64, Pending>,
     order_of: HashMap<String, u64>,
@@ -456,6 +482,7 @@ impl Session {
                 server_id,
                 conversation_id,
                 seq,
+                inbox_seq,
                 ts,
             } => {
                 // Another device of this user, or a repeated answer: not ours to report.
@@ -470,6 +497,23 @@ impl Session {
                     seq,
                     ts,
                 });
+                // The own copy for the other devices sits at this inbox position; the server
+                // does not send it to this device, so `sent` stands in for it.
+                if let Some(inbox_seq) = inbox_seq {
+                    self.entry(Entry::OwnSend(inbox_seq), false).await;
+                }
+            }
+            envelope::Event::Read {
+                inbox_seq,
+                conversation_id,
+                seq,
+            } => {
+                let read = Entry::Read {
+                    conversation_id,
+                    seq,
+                    inbox_seq,
+                };
+                self.entry(read, from_sync).await;
             }
             envelope::Event::Message {
                 server_id,
@@ -485,9 +529,26 @@ impl Session {
                 kind,
                 reference,
                 expires_at,
+                deleted,
+                id,
                 ts,
-                ..
             } => {
+                // The own copy of a send of this device that is still waiting for `sent`
+                // (the connection dropped after the server stored it): it confirms the send.
+                if from_device == self.device_id
+                    && let Some(order) = id.as_ref().and_then(|id| self.order_of.remove(id))
+                {
+                    self.pending.remove(&order);
+                    self.emit(Event::Sent {
+                        id: id.unwrap_or_default(),
+                        server_id,
+                        conversation_id,
+                        seq,
+                        ts,
+                    });
+                    self.entry(Entry::OwnSend(inbox_seq), from_sync).await;
+                    return;
+                }
                 let message = Message {
                     server_id,
                     inbox_seq,
@@ -502,9 +563,10 @@ impl Session {
                     kind,
                     reference,
                     expires_at,
+                    deleted,
                     ts,
                 };
-                self.message(message, from_sync).await;
+                self.entry(Entry::Message(message), from_sync).await;
             }
             envelope::Event::Receipt { status, ids, by } => {
                 self.emit(Event::Receipt { status, ids, by });
@@ -527,8 +589,8 @@ impl Session {
                     self.gap_syncs += 1;
                     if self.gap_syncs >= GAP_SYNCS {
                         self.gap_syncs = 0;
-                        for (_, message) in std::mem::take(&mut self.held) {
-                            self.deliver(message);
+                        for (_, entry) in std::mem::take(&mut self.held) {
+                            self.deliver(entry);
                         }
                     } else {
                         self.start_sync().await;
@@ -556,18 +618,29 @@ impl Session {
         }
     }
 
-    /// Hands a message over once and in inbox order. A sync answer is in order by
-    /// construction; a live message after a gap waits for a sync to fill the gap.
-    async fn message(&mut self, message: Message, from_sync: bool) {
-        if message.inbox_seq <= self.cursor {
+    /// Hands an entry over once and in inbox order. A sync answer is in order by
+    /// construction; a live entry after a gap waits for a sync to fill the gap.
+    async fn entry(&mut self, entry: Entry, from_sync: bool) {
+        let inbox_seq = entry.inbox_seq();
+        if inbox_seq <= self.cursor {
             return;
         }
-        if from_sync || message.inbox_seq == self.cursor + 1 {
-            self.deliver(message);
+        if from_sync || inbox_seq == self.cursor + 1 {
+            // A send already reported stays reported when a sync brings its own copy.
+            let entry = match self.held.remove(&inbox_seq) {
+                Some(held @ Entry::OwnSend(_)) => held,
+                _ => entry,
+            };
+            self.deliver(entry);
             self.drain_held();
             return;
         }
-        self.held.insert(message.inbox_seq, message);
+        match self.held.get(&inbox_seq) {
+            Some(Entry::OwnSend(_)) => {}
+            _ => {
+                self.held.insert(inbox_seq, entry);
+            }
+        }
         if self.syncing.is_none() {
             self.start_sync().await;
         }
@@ -578,19 +651,19 @@ impl Session {
             if *entry.key() <= self.cursor {
                 entry.remove();
             } else if *entry.key() == self.cursor + 1 {
-                let message = entry.remove();
-                self.deliver(message);
+                let held = entry.remove();
+                self.deliver(held);
             } else {
                 break;
             }
         }
     }
 
-    fn deliver(&mut self, message: Message) {
-        if message.inbox_seq <= self.cursor {
+    fn deliver(&mut self, entry: Entry) {
+        if entry.inbox_seq() <= self.cursor {
             return;
         }
-        self.cursor = message.inbox_seq;
+        self.cursor = entry.inbox_seq();
         if let Err(err) = self.store.save(self.cursor) {
             self.emit(Event::Error {
                 id: None,
@@ -598,7 +671,19 @@ impl Session {
                 message: format!("the cursor could not be saved: {err}"),
             });
         }
-        self.emit(Event::Message(message));
+        match entry {
+            Entry::Message(message) => self.emit(Event::Message(message)),
+            Entry::Read {
+                conversation_id,
+                seq,
+                inbox_seq,
+            } => self.emit(Event::Read {
+                conversation_id,
+                seq,
+                inbox_seq,
+            }),
+            Entry::OwnSend(_) => {}
+        }
     }
 }
 
@@ -616,6 +701,7 @@ mod tests {
         );
         let (events, receiver) = mpsc::unbounded_channel();
         let session = Session {
+            device_id: 20,
             inbox: topics::user_inbox(2),
             replies: topics::device_replies(2, 20),
             outbox: topics::user_outbox(2),
@@ -653,6 +739,8 @@ mod tests {
             kind: envelope::MessageKind::Text,
             reference: None,
             expires_at: None,
+            deleted: false,
+            id: None,
             ts: 0,
         }
     }
@@ -757,6 +845,7 @@ mod tests {
             server_id: 7,
             conversation_id: 1,
             seq: 1,
+            inbox_seq: None,
             ts: 0,
         };
         session.server_event(sent("a"), false).await;
@@ -782,6 +871,98 @@ mod tests {
             sent_events += usize::from(matches!(event, Event::Sent { .. }));
         }
         assert_eq!(sent_events, 1);
+    }
+
+    #[tokio::test]
+    async fn an_own_send_moves_the_cursor_once_without_a_sync_or_a_second_hand_over() {
+        let (mut session, mut receiver, _eventloop) = session();
+        for id in ["a", "b"] {
+            session
+                .command(Command::Send {
+                    id: id.to_owned(),
+                    to: Target::User(1),
+                    body: b"hi".to_vec(),
+                })
+                .await;
+        }
+        session.server_event(message(1), false).await;
+        // "a" is stored at inbox position 2 (its copy for the other devices).
+        let sent_a = envelope::Event::Sent {
+            id: "a".to_owned(),
+            server_id: 50,
+            conversation_id: 1,
+            seq: 2,
+            inbox_seq: Some(2),
+            ts: 0,
+        };
+        session.server_event(sent_a, false).await;
+        session.server_event(message(3), false).await;
+        assert_eq!((session.cursor, session.syncing), (3, None), "no gap seen");
+        // "b" was stored at 4 but its `sent` was lost: a sync brings the own copy first.
+        let mut own_b = message(4);
+        if let envelope::Event::Message {
+            from,
+            from_device,
+            id,
+            ..
+        } = &mut own_b
+        {
+            (*from, *from_device, *id) = (2, 20, Some("b".to_owned()));
+        }
+        session.server_event(own_b, true).await;
+        let sent_b = envelope::Event::Sent {
+            id: "b".to_owned(),
+            server_id: 104,
+            conversation_id: 1,
+            seq: 4,
+            inbox_seq: Some(4),
+            ts: 0,
+        };
+        session.server_event(sent_b, false).await;
+        let (mut messages, mut sent) = (Vec::new(), Vec::new());
+        while let Ok(event) = receiver.try_recv() {
+            match event {
+                Event::Message(message) => messages.push(message.inbox_seq),
+                Event::Sent { id, .. } => sent.push(id),
+                _ => {}
+            }
+        }
+        assert_eq!(messages, vec![1, 3]);
+        assert_eq!(sent, vec!["a".to_owned(), "b".to_owned()]);
+        assert!(session.pending.is_empty());
+        assert_eq!(session.cursor, 4);
+    }
+
+    #[tokio::test]
+    async fn own_reads_are_handed_over_in_inbox_order() {
+        let (mut session, mut receiver, _eventloop) = session();
+        let read = envelope::Event::Read {
+            inbox_seq: 2,
+            conversation_id: 1,
+            seq: 1,
+        };
+        session.server_event(read.clone(), false).await;
+        assert!(session.syncing.is_some(), "2 after 0 is a gap");
+        session.server_event(message(1), true).await;
+        session.server_event(read, true).await;
+        session
+            .server_event(
+                envelope::Event::Synced {
+                    upto: 2,
+                    more: false,
+                },
+                true,
+            )
+            .await;
+        let mut seen = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            match event {
+                Event::Message(message) => seen.push(("message", message.inbox_seq)),
+                Event::Read { inbox_seq, .. } => seen.push(("read", inbox_seq)),
+                _ => {}
+            }
+        }
+        assert_eq!(seen, vec![("message", 1), ("read", 2)]);
     }
 
     /// This process's resident memory, KiB.

@@ -11,6 +11,9 @@ pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_DELIVERED: &str = "delivered";
 /// `status` once the recipient has read the message.
 pub const STATUS_READ: &str = "read";
+/// `status` of the sender's own copy of a message it sent (delivered to the sender's other
+/// devices): never pending, never a receipt, not counted as a recipient.
+pub const STATUS_OWN: &str = "own";
 
 /// One message's state for one recipient.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,7 +25,7 @@ pub struct Model {
     /// The recipient, a `users.id` (not a foreign key); indexed with `status`.
     #[sea_orm(primary_key, auto_increment = false)]
     pub recipient_user_id: i64,
-    /// `"pending"` (default), `"delivered"` or `"read"`.
+    /// `"pending"` (default), `"delivered"` or `"read"`; `"own"` for the sender's own copy.
     #[sea_orm(default_value = "pending")]
     pub status: String,
     /// When a device of the recipient received it, unix milliseconds.

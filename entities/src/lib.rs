@@ -27,6 +27,7 @@ pub mod otp_codes;
 pub mod prelude;
 pub mod primary_devices;
 pub mod push_tokens;
+pub mod read_positions;
 pub mod users;
 
 mod migration;

@@ -16,4 +16,5 @@ pub use crate::messages::Entity as Messages;
 pub use crate::one_time_keys::Entity as OneTimeKeys;
 pub use crate::otp_codes::Entity as OtpCodes;
 pub use crate::push_tokens::Entity as PushTokens;
+pub use crate::read_positions::Entity as ReadPositions;
 pub use crate::users::Entity as Users;

@@ -167,10 +167,16 @@ pub enum Event {
         conversation_id: i64,
         /// Position in the conversation.
         seq: i64,
+        /// The message's position in the sender's own inbox (its copy for the user's other
+        /// devices): the sending device counts it as processed. Absent for messages stored
+        /// before own copies existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inbox_seq: Option<i64>,
         /// When the server stored it, unix milliseconds.
         ts: i64,
     },
-    /// A message for this user.
+    /// A message for this user, or the copy of one this user sent from a device (`from` is
+    /// this user: an own message, for the user's other devices).
     Message {
         /// The server's id.
         server_id: i64,
@@ -204,8 +210,26 @@ pub enum Event {
         /// When the message disappears (unix milliseconds), in conversations with a timer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_at: Option<i64>,
+        /// The message was deleted for everyone: its body and media are gone (omitted when
+        /// false).
+        #[serde(default, skip_serializing_if = "is_false")]
+        deleted: bool,
+        /// The client id the sender chose; only on the sender's own copy, so that the sending
+        /// device recognises a message it is still waiting for `sent` for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         /// When the server stored it, unix milliseconds.
         ts: i64,
+    },
+    /// A device of this user read a conversation up to `seq`: the user's other devices mark
+    /// it read too. An inbox entry like a message (resumable with `sync`).
+    Read {
+        /// Position in this user's inbox.
+        inbox_seq: i64,
+        /// The conversation.
+        conversation_id: i64,
+        /// The highest position in the conversation this user has read.
+        seq: i64,
     },
     /// Recipients received or read messages this user sent.
     Receipt {
@@ -262,6 +286,10 @@ pub enum Event {
         /// A human explanation.
         message: String,
     },
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Opaque bytes, base64 (standard alphabet, padded) in JSON.

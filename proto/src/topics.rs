@@ -4,8 +4,10 @@
 
 /// The filter a bridge worker subscribes to for what users send. The edge stamps the sending
 /// device into the topic: a device's publish to `u/{user}/out` reaches the router as
-/// `u/{user}/out/{device}`.
-pub const USER_OUTBOX_FILTER: &str = "u/+/out/+";
+/// `u/{user}/out/{device}`. Deeper topics (`u/{user}/out/{device}/…`, from a publish under
+/// `u/{user}/out/…`) match too, so that the bridge can answer them with an error instead of
+/// letting them vanish.
+pub const USER_OUTBOX_FILTER: &str = "u/+/out/+/#";
 
 /// The filter every edge subscribes to for control messages.
 pub const CONTROL_FILTER: &str = "natter/control/#";
@@ -18,6 +20,25 @@ pub fn user_outbox(user_id: i64) -> String {
 /// The topic on which user `user_id` receives what is delivered to it (every device).
 pub fn user_inbox(user_id: i64) -> String {
     format!("u/{user_id}/inbox")
+}
+
+/// The topic on which the bridge publishes the copy of an entry a device of `user_id` made
+/// (its own sent message) for the user's *other* devices: the edge delivers it as
+/// `u/{user_id}/inbox` to every connection of the user except `device_id`, which learns the
+/// entry's inbox position from `sent` instead (no echo of its own body on a weak link).
+pub fn user_inbox_except(user_id: i64, device_id: i64) -> String {
+    format!("u/{user_id}/inbox/except/{device_id}")
+}
+
+/// Parses `u/{user}/inbox/except/{device}` into (user, device).
+pub fn parse_inbox_except(topic: &str) -> Option<(i64, i64)> {
+    let rest = topic.strip_prefix("u/")?;
+    let (user, rest) = rest.split_once('/')?;
+    let device = rest.strip_prefix("inbox/except/")?;
+    if device.contains('/') {
+        return None;
+    }
+    Some((user.parse().ok()?, device.parse().ok()?))
 }
 
 /// The topic on which one device of a user receives the answers to its own requests (sync).
@@ -72,6 +93,24 @@ pub fn parse_handled(payload: &[u8]) -> Vec<(i64, u32)> {
             Some((device.parse().ok()?, count.parse().ok()?))
         })
         .collect()
+}
+
+/// Parses an outbox topic deeper than the stamped one, `u/{user}/out/{device}/…`, into
+/// (user, device): a device published under `u/{me}/out/…`, which carries no request.
+pub fn parse_deeper_outbox(topic: &str) -> Option<(i64, i64)> {
+    let mut levels = topic.split('/');
+    match (
+        levels.next(),
+        levels.next(),
+        levels.next(),
+        levels.next(),
+        levels.next(),
+    ) {
+        (Some("u"), Some(user), Some("out"), Some(device), Some(_)) => {
+            Some((user.parse().ok()?, device.parse().ok()?))
+        }
+        _ => None,
+    }
 }
 
 /// A control message, carried in its topic (the payload is ignored).
@@ -137,6 +176,16 @@ mod tests {
         assert_eq!(parse_stamped_outbox("u/7/out"), None);
         assert_eq!(parse_stamped_outbox("u/7/out/70/rpc"), None);
         assert_eq!(parse_stamped_outbox("u/x/out/70"), None);
+        assert_eq!(parse_deeper_outbox("u/7/out/70/rpc"), Some((7, 70)));
+        assert_eq!(parse_deeper_outbox("u/7/out/70"), None);
+    }
+
+    #[test]
+    fn inbox_except_topics_name_user_and_device() {
+        let topic = user_inbox_except(7, 70);
+        assert_eq!(parse_inbox_except(&topic), Some((7, 70)));
+        assert_eq!(parse_inbox_except("u/7/inbox"), None);
+        assert_eq!(parse_inbox_except("u/7/inbox/except/70/x"), None);
     }
 
     #[test]

@@ -219,7 +219,7 @@ pub mod pb {
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Event {
-        #[prost(oneof = "event::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+        #[prost(oneof = "event::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
         pub kind: Option<event::Kind>,
     }
 
@@ -242,6 +242,8 @@ pub mod pb {
             Result(super::CallResult),
             #[prost(message, tag = "8")]
             Error(super::Error),
+            #[prost(message, tag = "9")]
+            Read(super::Read),
         }
     }
 
@@ -276,6 +278,10 @@ pub mod pb {
         pub expires_at: Option<i64>,
         #[prost(int64, tag = "14")]
         pub ts: i64,
+        #[prost(bool, tag = "15")]
+        pub deleted: bool,
+        #[prost(string, optional, tag = "16")]
+        pub id: Option<String>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -290,6 +296,18 @@ pub mod pb {
         pub seq: i64,
         #[prost(int64, tag = "5")]
         pub ts: i64,
+        #[prost(int64, optional, tag = "6")]
+        pub inbox_seq: Option<i64>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Read {
+        #[prost(int64, tag = "1")]
+        pub inbox_seq: i64,
+        #[prost(int64, tag = "2")]
+        pub conversation_id: i64,
+        #[prost(int64, tag = "3")]
+        pub seq: i64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -510,6 +528,7 @@ impl From<&Event> for pb::Event {
                 server_id,
                 conversation_id,
                 seq,
+                inbox_seq,
                 ts,
             } => Kind::Sent(pb::Sent {
                 id: id.clone(),
@@ -517,6 +536,7 @@ impl From<&Event> for pb::Event {
                 conversation_id: *conversation_id,
                 seq: *seq,
                 ts: *ts,
+                inbox_seq: *inbox_seq,
             }),
             Event::Message {
                 server_id,
@@ -532,6 +552,8 @@ impl From<&Event> for pb::Event {
                 kind,
                 reference,
                 expires_at,
+                deleted,
+                id,
                 ts,
             } => Kind::Message(pb::Message {
                 server_id: *server_id,
@@ -548,6 +570,17 @@ impl From<&Event> for pb::Event {
                 reference: *reference,
                 expires_at: *expires_at,
                 ts: *ts,
+                deleted: *deleted,
+                id: id.clone(),
+            }),
+            Event::Read {
+                inbox_seq,
+                conversation_id,
+                seq,
+            } => Kind::Read(pb::Read {
+                inbox_seq: *inbox_seq,
+                conversation_id: *conversation_id,
+                seq: *seq,
             }),
             Event::Receipt { status, ids, by } => Kind::Receipt(pb::ReceiptEvent {
                 status: status_to_pb(*status),
@@ -602,6 +635,7 @@ impl TryFrom<pb::Event> for Event {
                 server_id: sent.server_id,
                 conversation_id: sent.conversation_id,
                 seq: sent.seq,
+                inbox_seq: sent.inbox_seq,
                 ts: sent.ts,
             },
             Kind::Message(message) => Event::Message {
@@ -618,7 +652,14 @@ impl TryFrom<pb::Event> for Event {
                 kind: kind_from_pb(message.kind),
                 reference: message.reference,
                 expires_at: message.expires_at,
+                deleted: message.deleted,
+                id: message.id,
                 ts: message.ts,
+            },
+            Kind::Read(read) => Event::Read {
+                inbox_seq: read.inbox_seq,
+                conversation_id: read.conversation_id,
+                seq: read.seq,
             },
             Kind::Receipt(receipt) => Event::Receipt {
                 status: status_from_pb(receipt.status)?,
@@ -671,6 +712,8 @@ mod tests {
             kind: MessageKind::Text,
             reference: None,
             expires_at: None,
+            deleted: false,
+            id: None,
             ts: 1_764_340_000_000,
         }
     }
@@ -726,7 +769,31 @@ mod tests {
                 server_id: 1,
                 conversation_id: 2,
                 seq: 3,
+                inbox_seq: Some(5),
                 ts: 4,
+            },
+            Event::Read {
+                inbox_seq: 6,
+                conversation_id: 2,
+                seq: 3,
+            },
+            Event::Message {
+                server_id: 1,
+                inbox_seq: 2,
+                conversation_id: 3,
+                seq: 4,
+                group_id: Some(5),
+                from: 6,
+                from_device: 7,
+                body: Base64(Vec::new()),
+                reply_to: None,
+                media: None,
+                kind: MessageKind::Text,
+                reference: None,
+                expires_at: None,
+                deleted: true,
+                id: Some("c1".into()),
+                ts: 8,
             },
             Event::Receipt {
                 status: ReceiptStatus::Delivered,

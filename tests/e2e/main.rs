@@ -16,6 +16,7 @@ mod media;
 mod media_hostile;
 mod media_lifecycle;
 mod messaging;
+mod own_devices;
 mod presence;
 mod presence_outage;
 mod shutdown;

@@ -51,7 +51,7 @@ pub(crate) async fn apply(
     let txn = db.begin().await?;
     if let Some(stored) = store::existing(&txn, caller.user, &id).await? {
         txn.commit().await?;
-        return Ok(stored_events(caller.user, id, &stored));
+        return Ok(stored_events(caller, id, &stored));
     }
     let found = messages::Entity::find_by_id(target).one(&txn).await?;
     let conversation = match &found {
@@ -127,14 +127,16 @@ pub(crate) async fn apply(
         media: None,
         now: caller.now,
     };
-    let (message, deliveries) = store::append(&txn, &conversation, entry, &recipients).await?;
+    let appended = store::append(&txn, &conversation, entry, &recipients).await?;
     txn.commit().await?;
     let stored = store::Stored {
-        message,
+        message: appended.message,
         group_id: conversation.group_id,
-        deliveries,
+        deliveries: appended.deliveries,
+        own: appended.own,
+        duplicate: false,
     };
-    Ok(stored_events(caller.user, id, &stored))
+    Ok(stored_events(caller, id, &stored))
 }
 
 fn refuse(caller: &Caller, id: String, code: &str, message: &str) -> Vec<Out> {

@@ -233,7 +233,19 @@ struct Decoded {
 /// topic that is not a stamped outbox).
 fn decode(topic: &str, payload: &[u8], now: i64) -> Result<Decoded, Vec<Out>> {
     let Some((user, device)) = topics::parse_stamped_outbox(topic) else {
-        return Err(Vec::new());
+        // A publish under `u/{me}/out/…` (stamped `u/{me}/out/{device}/…`) carries no request:
+        // say so on the device's reply topic rather than let it vanish.
+        return Err(match topics::parse_deeper_outbox(topic) {
+            Some((user, device)) => vec![Out::Event(
+                topics::device_replies(user, device),
+                error(
+                    None,
+                    "bad_topic",
+                    &format!("requests go to u/{user}/out itself, not to a topic below it"),
+                ),
+            )],
+            None => Vec::new(),
+        });
     };
     let reply = topics::device_replies(user, device);
     match natter_proto::wire::read_request(payload) {
@@ -472,6 +484,10 @@ async fn send(
                     "unknown_media",
                     "no such media item, or you neither uploaded nor received it",
                 ),
+                store::Refusal::UnknownReply => (
+                    "unknown_reply",
+                    "reply_to names no message of this conversation",
+                ),
             };
             return Ok(vec![Out::Event(
                 caller.reply.clone(),
@@ -486,22 +502,33 @@ async fn send(
         recipients = stored.deliveries.len(),
         "message stored"
     );
-    Ok(stored_events(caller.user, id, &stored))
+    Ok(stored_events(caller, id, &stored))
 }
 
-/// `sent` for the sender's devices and `message` for each new delivery.
-pub(crate) fn stored_events(sender: i64, id: String, stored: &store::Stored) -> Vec<Out> {
+/// `sent` for the sender's devices, the own copy for the sender's other devices (not the
+/// sending one: `sent` tells it the copy's inbox position) and `message` for each new
+/// delivery. A duplicate gets `sent` only.
+pub(crate) fn stored_events(caller: &Caller, id: String, stored: &store::Stored) -> Vec<Out> {
     let message = &stored.message;
     let mut outs = vec![Out::Event(
-        topics::user_inbox(sender),
+        topics::user_inbox(caller.user),
         Event::Sent {
             id,
             server_id: message.id,
             conversation_id: message.conversation_id,
             seq: message.seq,
+            inbox_seq: stored.own,
             ts: message.created_at,
         },
     )];
+    if let Some(own) = stored.own
+        && !stored.duplicate
+    {
+        outs.push(Out::Event(
+            topics::user_inbox_except(caller.user, caller.device),
+            own_message_event(message, own, stored.group_id),
+        ));
+    }
     for &(recipient, inbox_seq) in &stored.deliveries {
         outs.push(Out::Event(
             topics::user_inbox(recipient),
@@ -523,9 +550,26 @@ async fn receipt(
             error(None, "too_many_ids", "at most 1000 ids per receipt"),
         )]);
     }
-    let changes = store::record_receipt_in(db, caller.user, status, ids, caller.now).await?;
+    let recorded = store::record_receipt_in(db, caller.user, status, ids, caller.now).await?;
     let mut outs = Vec::new();
-    for change in changes {
+    if status == natter_proto::envelope::ReceiptStatus::Read {
+        // The reader's devices (this one too: the entry takes an inbox position it must see)
+        // learn the new read position of each conversation.
+        let moved =
+            store::move_read_positions_in(db, caller.user, &recorded.conversations, caller.now)
+                .await?;
+        for (conversation_id, seq, inbox_seq) in moved {
+            outs.push(Out::Event(
+                topics::user_inbox(caller.user),
+                Event::Read {
+                    inbox_seq,
+                    conversation_id,
+                    seq,
+                },
+            ));
+        }
+    }
+    for change in recorded.by_sender {
         let inbox = topics::user_inbox(change.sender);
         outs.push(Out::Event(
             inbox.clone(),
@@ -558,28 +602,47 @@ async fn sync(db: &DatabaseConnection, caller: &Caller, after: i64) -> Result<Ve
     let mut upto = after.max(0);
     let mut bytes = 0_usize;
     let more = 'page: loop {
-        let wanted = (SYNC_PAGE_MESSAGES - outs.len()).min(SYNC_CHUNK as usize) as u64;
+        let room = SYNC_PAGE_MESSAGES.saturating_sub(outs.len());
+        if room == 0 {
+            // Full by count: say "more" only when something does follow.
+            break more_after(db, caller, upto).await?;
+        }
+        let wanted = room.min(SYNC_CHUNK as usize) as u64;
         let chunk = store::inbox_after(db, caller.user, upto, wanted, caller.now).await?;
         let full = chunk.len() as u64 == wanted;
+        // Read positions share the inbox: those up to the chunk's last entry (all of them
+        // after the last chunk) go out in inbox order among the messages.
+        let bound = full
+            .then(|| chunk.last().map(|(delivery, _, _)| delivery.inbox_seq))
+            .flatten();
+        let mut reads = store::read_positions_after(db, caller.user, upto, bound)
+            .await?
+            .into_iter()
+            .peekable();
         for (delivery, message, group_id) in chunk {
+            while let Some(read) = reads.next_if(|read| read.inbox_seq < delivery.inbox_seq) {
+                upto = read.inbox_seq;
+                outs.push(Out::Event(caller.reply.clone(), read_event(&read)));
+            }
             let size = message.body.len();
             if !outs.is_empty() && bytes + size > SYNC_PAGE_BYTES {
                 break 'page true;
             }
             bytes += size;
             upto = delivery.inbox_seq;
-            outs.push(Out::Event(
-                caller.reply.clone(),
-                message_event(&message, delivery.inbox_seq, group_id),
-            ));
+            let event = if delivery.status == natter_entities::deliveries::STATUS_OWN {
+                own_message_event(&message, delivery.inbox_seq, group_id)
+            } else {
+                message_event(&message, delivery.inbox_seq, group_id)
+            };
+            outs.push(Out::Event(caller.reply.clone(), event));
+        }
+        for read in reads {
+            upto = Ord::max(upto, read.inbox_seq);
+            outs.push(Out::Event(caller.reply.clone(), read_event(&read)));
         }
         if !full {
             break false;
-        }
-        if outs.len() >= SYNC_PAGE_MESSAGES {
-            // Full by count: say "more" only when something does follow.
-            let next = store::inbox_after(db, caller.user, upto, 1, caller.now).await?;
-            break !next.is_empty();
         }
     };
     outs.push(Out::Event(
@@ -587,6 +650,39 @@ async fn sync(db: &DatabaseConnection, caller: &Caller, after: i64) -> Result<Ve
         Event::Synced { upto, more },
     ));
     Ok(outs)
+}
+
+/// Whether the caller's inbox has anything (a message or a read position) after `upto`.
+async fn more_after(db: &DatabaseConnection, caller: &Caller, upto: i64) -> Result<bool, DbErr> {
+    let next = store::inbox_after(db, caller.user, upto, 1, caller.now).await?;
+    if !next.is_empty() {
+        return Ok(true);
+    }
+    let reads = store::read_positions_after(db, caller.user, upto, None).await?;
+    Ok(!reads.is_empty())
+}
+
+/// The `read` event for a stored read position.
+fn read_event(read: &natter_entities::read_positions::Model) -> Event {
+    Event::Read {
+        inbox_seq: read.inbox_seq,
+        conversation_id: read.conversation_id,
+        seq: read.seq,
+    }
+}
+
+/// The `message` event for the sender's own copy of an entry at `inbox_seq` of the sender's
+/// inbox: a `message` event that also names the client id.
+pub(crate) fn own_message_event(
+    message: &natter_entities::messages::Model,
+    inbox_seq: i64,
+    group_id: Option<i64>,
+) -> Event {
+    let mut event = message_event(message, inbox_seq, group_id);
+    if let Event::Message { id, .. } = &mut event {
+        *id = Some(message.client_msg_id.clone());
+    }
+    event
 }
 
 /// The `message` event for a stored entry at `inbox_seq` of its recipient.
@@ -617,6 +713,8 @@ pub(crate) fn message_event(
         kind,
         reference,
         expires_at: message.expires_at,
+        deleted: message.deleted_at.is_some(),
+        id: None,
         ts: message.created_at,
     }
 }

@@ -3,7 +3,8 @@
 //! the transaction of the batch it arrived in (`*_in` functions take the transaction).
 
 use natter_entities::{
-    blocks, conversations, deliveries, group_members, groups, media, messages, users,
+    blocks, conversations, deliveries, group_members, groups, media, messages, read_positions,
+    users,
 };
 use natter_proto::envelope::{MessageKind, ReceiptStatus, Target};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
@@ -19,6 +20,12 @@ pub(crate) struct Stored {
     pub(crate) group_id: Option<i64>,
     /// (recipient, inbox position) of each new delivery; empty for a duplicate.
     pub(crate) deliveries: Vec<(i64, i64)>,
+    /// The position of the sender's own copy in the sender's inbox (for the sender's other
+    /// devices); `None` when the sender is also a recipient (system entries) or the message
+    /// predates own copies.
+    pub(crate) own: Option<i64>,
+    /// The message was stored before under the same client id: nothing new to deliver.
+    pub(crate) duplicate: bool,
 }
 
 /// Why a send was refused (answered to the device, not an error of the server).
@@ -27,6 +34,8 @@ pub(crate) enum Refusal {
     UnknownRecipient,
     NotAMember,
     UnknownMedia,
+    /// `reply_to` names no message of the conversation the send goes to (a forged quote).
+    UnknownReply,
 }
 
 /// A send to persist.
@@ -56,6 +65,11 @@ pub(crate) async fn persist_in(
         && !may_attach(txn, send.sender, media_id).await?
     {
         return Ok(Err(Refusal::UnknownMedia));
+    }
+    if let Some(quoted) = send.reply_to
+        && !quote_fits(txn, quoted, send.sender, send.to).await?
+    {
+        return Ok(Err(Refusal::UnknownReply));
     }
     let (conversation, recipients) = match send.to {
         Target::User(recipient) => {
@@ -102,12 +116,49 @@ pub(crate) async fn persist_in(
         media: send.media,
         now: send.now,
     };
-    let (message, deliveries) = append(txn, &conversation, entry, &recipients).await?;
+    let appended = append(txn, &conversation, entry, &recipients).await?;
     Ok(Ok(Stored {
-        message,
+        message: appended.message,
         group_id: conversation.group_id,
-        deliveries,
+        deliveries: appended.deliveries,
+        own: appended.own,
+        duplicate: false,
     }))
+}
+
+/// Whether message `quoted` may be quoted by a send of `sender` to `to`: it is a message (not
+/// an edit, deletion or reaction entry) of that very conversation. Reads only, so that a
+/// refusal writes nothing.
+async fn quote_fits(
+    txn: &impl ConnectionTrait,
+    quoted: i64,
+    sender: i64,
+    to: Target,
+) -> Result<bool, DbErr> {
+    let Some(message) = messages::Entity::find_by_id(quoted).one(txn).await? else {
+        return Ok(false);
+    };
+    if !matches!(
+        MessageKind::from_stored(&message.kind),
+        MessageKind::Text | MessageKind::Media | MessageKind::System
+    ) {
+        return Ok(false);
+    }
+    let Some(conversation) = conversations::Entity::find_by_id(message.conversation_id)
+        .one(txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    Ok(match to {
+        Target::Group(group_id) => conversation.group_id == Some(group_id),
+        Target::User(recipient) => {
+            let (low, high) = (Ord::min(sender, recipient), Ord::max(sender, recipient));
+            conversation.group_id.is_none()
+                && conversation.user_low == Some(low)
+                && conversation.user_high == Some(high)
+        }
+    })
 }
 
 /// A new entry in a conversation: a message, an edit, a deletion, a reaction or a system
@@ -124,15 +175,28 @@ pub(crate) struct Entry {
     pub(crate) now: i64,
 }
 
+/// What [`append`] stored.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    pub(crate) message: messages::Model,
+    /// (recipient, inbox position) per delivery.
+    pub(crate) deliveries: Vec<(i64, i64)>,
+    /// The position of the sender's own copy, when the sender is not a recipient.
+    pub(crate) own: Option<i64>,
+}
+
 /// Appends `entry` to `conversation` with the next sequence number (and an expiry when the
-/// conversation has a timer), and a pending delivery in each recipient's inbox. Returns the
-/// message and (recipient, inbox position) per delivery. Must run in a transaction.
+/// conversation has a timer), a pending delivery in each recipient's inbox and, unless the
+/// sender is one of the recipients, the sender's own copy in the sender's inbox (status
+/// `own`: for the sender's other devices). The own copy takes its position in the same
+/// `UPDATE … RETURNING` and its row in the same multi-row insert as the deliveries. Must run
+/// in a transaction.
 pub(crate) async fn append(
     txn: &impl ConnectionTrait,
     conversation: &conversations::Model,
     entry: Entry,
     recipients: &[i64],
-) -> Result<(messages::Model, Vec<(i64, i64)>), DbErr> {
+) -> Result<Appended, DbErr> {
     let seq = next_conversation_seq(txn, conversation.id).await?;
     let expires_at = conversation
         .disappearing_secs
@@ -154,23 +218,46 @@ pub(crate) async fn append(
     }
     .insert(txn)
     .await?;
-    let new_deliveries = next_inbox_positions(txn, recipients).await?;
+    let sender = entry.sender;
+    let own_copy = !recipients.contains(&sender);
+    let mut inboxes = recipients.to_vec();
+    if own_copy {
+        inboxes.push(sender);
+    }
+    let mut new_deliveries = next_inbox_positions(txn, &inboxes).await?;
     for chunk in new_deliveries.chunks(ROWS_PER_STATEMENT) {
-        let rows = chunk
-            .iter()
-            .map(|&(recipient, inbox_seq)| deliveries::ActiveModel {
+        let rows = chunk.iter().map(|&(recipient, inbox_seq)| {
+            let status = if own_copy && recipient == sender {
+                deliveries::STATUS_OWN
+            } else {
+                deliveries::STATUS_PENDING
+            };
+            deliveries::ActiveModel {
                 message_id: Set(message.id),
                 recipient_user_id: Set(recipient),
-                status: Set(deliveries::STATUS_PENDING.into()),
+                status: Set(status.into()),
                 created_at: Set(entry.now),
                 inbox_seq: Set(inbox_seq),
                 ..Default::default()
-            });
+            }
+        });
         deliveries::Entity::insert_many(rows)
             .exec_without_returning(txn)
             .await?;
     }
-    Ok((message, new_deliveries))
+    let own = if own_copy {
+        let index = new_deliveries
+            .iter()
+            .position(|&(recipient, _)| recipient == sender);
+        index.map(|index| new_deliveries.remove(index).1)
+    } else {
+        None
+    };
+    Ok(Appended {
+        message,
+        deliveries: new_deliveries,
+        own,
+    })
 }
 
 /// The message `sender` already stored under `client_id`, with its conversation's group.
@@ -191,10 +278,17 @@ pub(crate) async fn existing(
         .one(txn)
         .await?
         .and_then(|conversation| conversation.group_id);
+    let own = deliveries::Entity::find_by_id((message.id, sender))
+        .one(txn)
+        .await?
+        .filter(|delivery| delivery.status == deliveries::STATUS_OWN)
+        .map(|delivery| delivery.inbox_seq);
     Ok(Some(Stored {
         message,
         group_id,
         deliveries: Vec::new(),
+        own,
+        duplicate: true,
     }))
 }
 
@@ -421,15 +515,25 @@ pub(crate) struct ReceiptChange {
     pub(crate) all: Vec<i64>,
 }
 
+/// What a receipt changed.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    /// Per message sender, the ids that moved.
+    pub(crate) by_sender: Vec<ReceiptChange>,
+    /// Per conversation, the highest position among the messages that moved.
+    pub(crate) conversations: Vec<(i64, i64)>,
+}
+
 /// Records a receipt from `recipient` for `ids` inside `txn` (only moving forward: pending →
-/// delivered → read) and returns, per message sender, the ids whose state changed.
+/// delivered → read; the recipient's own copies of what it sent never move) and returns, per
+/// message sender, the ids whose state changed.
 pub(crate) async fn record_receipt_in(
     txn: &impl ConnectionTrait,
     recipient: i64,
     status: ReceiptStatus,
     ids: &[i64],
     now: i64,
-) -> Result<Vec<ReceiptChange>, DbErr> {
+) -> Result<Recorded, DbErr> {
     let rank = |stored: &str| match stored {
         deliveries::STATUS_READ => 2,
         deliveries::STATUS_DELIVERED => 1,
@@ -442,6 +546,7 @@ pub(crate) async fn record_receipt_in(
     let moving: Vec<messages::Model> = deliveries::Entity::find()
         .filter(deliveries::Column::RecipientUserId.eq(recipient))
         .filter(deliveries::Column::MessageId.is_in(ids.iter().copied()))
+        .filter(deliveries::Column::Status.ne(deliveries::STATUS_OWN))
         .find_also_related(messages::Entity)
         .all(txn)
         .await?
@@ -450,7 +555,7 @@ pub(crate) async fn record_receipt_in(
         .filter_map(|(_, message)| message)
         .collect();
     if moving.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Recorded::default());
     }
     // One statement for every row that moves; a read receipt also marks unreported
     // deliveries as delivered now.
@@ -480,6 +585,16 @@ pub(crate) async fn record_receipt_in(
     };
     update.exec(txn).await?;
     let groups = group_conversations(txn, &moving).await?;
+    let mut conversations: Vec<(i64, i64)> = Vec::new();
+    for message in &moving {
+        match conversations
+            .iter_mut()
+            .find(|(conversation, _)| *conversation == message.conversation_id)
+        {
+            Some((_, seq)) => *seq = Ord::max(*seq, message.seq),
+            None => conversations.push((message.conversation_id, message.seq)),
+        }
+    }
     let mut by_sender: Vec<ReceiptChange> = Vec::new();
     for message in moving {
         let everyone = groups.contains(&message.conversation_id)
@@ -503,7 +618,78 @@ pub(crate) async fn record_receipt_in(
             change.all.push(message.id);
         }
     }
-    Ok(by_sender)
+    Ok(Recorded {
+        by_sender,
+        conversations,
+    })
+}
+
+/// Moves `user`'s read position in each of `conversations` (conversation, highest position
+/// read) forward, each move taking a new position in the user's inbox. Returns
+/// (conversation, read position, inbox position) for each that moved.
+pub(crate) async fn move_read_positions_in(
+    txn: &impl ConnectionTrait,
+    user: i64,
+    conversations: &[(i64, i64)],
+    now: i64,
+) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+    let mut moved = Vec::new();
+    for &(conversation_id, seq) in conversations {
+        let existing = read_positions::Entity::find_by_id((user, conversation_id))
+            .one(txn)
+            .await?;
+        if existing.as_ref().is_some_and(|row| row.seq >= seq) {
+            continue;
+        }
+        let Some(&(_, inbox_seq)) = next_inbox_positions(txn, &[user]).await?.first() else {
+            return Err(DbErr::RecordNotFound(format!("user {user}")));
+        };
+        let row = read_positions::ActiveModel {
+            user_id: Set(user),
+            conversation_id: Set(conversation_id),
+            seq: Set(seq),
+            inbox_seq: Set(inbox_seq),
+            updated_at: Set(now),
+        };
+        // An upsert: another device of the user may have created the row meanwhile.
+        read_positions::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    read_positions::Column::UserId,
+                    read_positions::Column::ConversationId,
+                ])
+                .update_columns([
+                    read_positions::Column::Seq,
+                    read_positions::Column::InboxSeq,
+                    read_positions::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        moved.push((conversation_id, seq, inbox_seq));
+    }
+    Ok(moved)
+}
+
+/// `user`'s read positions whose inbox position is after `after` and at most `upto`
+/// (unbounded when `None`), in inbox order.
+pub(crate) async fn read_positions_after(
+    db: &DatabaseConnection,
+    user: i64,
+    after: i64,
+    upto: Option<i64>,
+) -> Result<Vec<read_positions::Model>, DbErr> {
+    let mut query = read_positions::Entity::find()
+        .filter(read_positions::Column::UserId.eq(user))
+        .filter(read_positions::Column::InboxSeq.gt(after));
+    if let Some(upto) = upto {
+        query = query.filter(read_positions::Column::InboxSeq.lte(upto));
+    }
+    query
+        .order_by_asc(read_positions::Column::InboxSeq)
+        .all(db)
+        .await
 }
 
 /// The conversations among those of `messages` that belong to a group.

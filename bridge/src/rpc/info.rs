@@ -41,6 +41,7 @@ pub(crate) async fn message_info(
         .ok_or_else(|| Failure::new("unknown_message", "no message of yours has this id"))?;
     let rows = deliveries::Entity::find()
         .filter(deliveries::Column::MessageId.eq(message.id))
+        .filter(deliveries::Column::Status.ne(deliveries::STATUS_OWN))
         .order_by_asc(deliveries::Column::RecipientUserId)
         .all(ctx.db)
         .await?;

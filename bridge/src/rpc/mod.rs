@@ -177,8 +177,10 @@ pub(crate) async fn system_entry(
         media: None,
         now: caller.now,
     };
-    let (message, deliveries) = store::append(txn, conversation, entry, recipients).await?;
-    Ok(deliveries
+    let appended = store::append(txn, conversation, entry, recipients).await?;
+    let message = appended.message;
+    let mut outs: Vec<Out> = appended
+        .deliveries
         .into_iter()
         .map(|(recipient, inbox_seq)| {
             Out::Event(
@@ -186,5 +188,14 @@ pub(crate) async fn system_entry(
                 crate::messaging::message_event(&message, inbox_seq, conversation.group_id),
             )
         })
-        .collect())
+        .collect();
+    // The actor is no longer a recipient (it left): its own copy goes to all of its devices,
+    // the calling one too (nothing else tells it the copy's inbox position).
+    if let Some(own) = appended.own {
+        outs.push(Out::Event(
+            natter_proto::topics::user_inbox(caller.user),
+            crate::messaging::own_message_event(&message, own, conversation.group_id),
+        ));
+    }
+    Ok(outs)
 }

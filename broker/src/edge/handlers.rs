@@ -331,7 +331,16 @@ const MAX_QUEUED: usize = 1024;
 /// Sends a delivery from the router if a subscription matches, QoS 1 within the window. A
 /// client whose window stays full while the queue grows past [`MAX_QUEUED`] is closed
 /// (v5 0x97): it resumes from the database when it reconnects.
-pub(crate) fn deliver(live: &mut Live<'_>, delivery: Delivery) -> Flow {
+pub(crate) fn deliver(live: &mut Live<'_>, mut delivery: Delivery) -> Flow {
+    // An own copy (`u/{me}/inbox/except/{device}`) reaches the user's devices as their inbox,
+    // except the device that made it: `sent` told that one its position, and its body need not
+    // travel back over its link.
+    if let Some((user, device)) = natter_proto::topics::parse_inbox_except(&delivery.topic) {
+        if device == live.identity.device_id {
+            return Flow::Continue;
+        }
+        delivery.topic = natter_proto::topics::user_inbox(user).into();
+    }
     if let Some(answer) = calls::answer(live, &delivery) {
         live.charge(answer.size());
         let flow = deliver(live, answer);
