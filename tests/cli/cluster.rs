@@ -120,15 +120,13 @@ async fn three_processes_deliver_across_nodes_and_take_sessions_over() -> anyhow
         clients.push((client, events));
     }
     // Each user on node n writes to the user on node n + 1.
-    for n in 0..3 {
+    for (n, (client, _)) in clients.iter().enumerate() {
         let to = Target::User(users[(n + 1) % 3].user_id);
-        clients[n]
-            .0
-            .send(to, format!("from node {n}").into_bytes(), None)?;
+        client.send(to, format!("from node {n}").into_bytes(), None)?;
     }
-    for n in 0..3 {
+    for (n, (_, events)) in clients.iter_mut().enumerate() {
         let from = (n + 2) % 3;
-        let body = next_message(&mut clients[n].1).await?;
+        let body = next_message(events).await?;
         assert_eq!(body, format!("from node {from}").into_bytes());
     }
 
@@ -189,10 +187,10 @@ async fn ten_thousand_messages_cross_nodes_through_a_kill_9_without_loss_or_dupl
         let window = Arc::clone(&window);
         tokio::spawn(async move {
             while let Some(event) = sender_events.next().await {
-                if let Event::Sent { id, server_id, .. } = event {
-                    if lock(&acked).insert(id, server_id).is_none() {
-                        window.add_permits(1);
-                    }
+                if let Event::Sent { id, server_id, .. } = event
+                    && lock(&acked).insert(id, server_id).is_none()
+                {
+                    window.add_permits(1);
                 }
             }
         })
@@ -266,8 +264,7 @@ async fn ten_thousand_messages_cross_nodes_through_a_kill_9_without_loss_or_dupl
         *copies.entry(body.clone()).or_default() += 1;
     }
     let duplicated = copies.values().filter(|&&n| n > 1).count();
-    let acked = lock(&acked);
-    let missing = acked
+    let missing = lock(&acked)
         .keys()
         .filter(|id| !copies.contains_key(id.as_bytes()))
         .count();
@@ -276,7 +273,6 @@ async fn ten_thousand_messages_cross_nodes_through_a_kill_9_without_loss_or_dupl
         "{duplicated} delivered more than once, {missing} acknowledged but never delivered, {} distinct delivered",
         copies.len()
     );
-    drop(acked);
     drop(nodes);
     drop_database(database).await
 }
