@@ -52,7 +52,11 @@ async fn three_nodes(dir: &Path, database: Option<&str>) -> anyhow::Result<Vec<S
         if n == 0 {
             node.migrate().await?;
         }
-        node.start().await?;
+        if node.start().await.is_err() {
+            // Its free ports can be taken by a concurrent test before natter binds them.
+            node.repick_ports();
+            node.start().await?;
+        }
         nodes.push(node);
     }
     Ok(nodes)

@@ -117,6 +117,14 @@ impl Server {
         command
     }
 
+    /// New free ports, for a start that lost its ports to a concurrent test between the
+    /// check and natter's bind.
+    pub(super) fn repick_ports(&mut self) {
+        self.mqtt = free_addr();
+        self.internal = free_addr();
+        self.http = free_addr();
+    }
+
     /// `natter migrate`: a new database for admin commands run before the first start.
     pub(super) async fn migrate(&self) -> anyhow::Result<()> {
         let (code, _, stderr) = output(self.command(&["migrate"])).await?;
