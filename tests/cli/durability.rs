@@ -86,7 +86,9 @@ pub(super) struct Server {
     internal: String,
     http: String,
     database: Option<String>,
-    child: Option<Child>,
+    /// More settings, as environment variables.
+    pub(super) env: Vec<(&'static str, String)>,
+    pub(super) child: Option<Child>,
 }
 
 impl Server {
@@ -97,6 +99,7 @@ impl Server {
             internal: free_addr(),
             http: free_addr(),
             database: database.map(str::to_owned),
+            env: Vec::new(),
             child: None,
         }
     }
@@ -110,6 +113,7 @@ impl Server {
         if let Some(url) = &self.database {
             command.env("NATTER__DATABASE__URL", url);
         }
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
         command
     }
 
@@ -176,7 +180,7 @@ impl Server {
         Ok(())
     }
 
-    fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
@@ -442,7 +446,7 @@ fn unix_ms() -> i64 {
 
 /// Creates an empty database on the PostgreSQL server at `server_url` (named like the
 /// harness's, so that its stale-database sweep applies) and returns its URL.
-async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String> {
+pub(super) async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String> {
     let admin = Database::connect(server_url).await.with_context(|| {
         format!("NATTER_TEST_POSTGRES_URL={server_url} is set but does not answer")
     })?;
@@ -465,7 +469,7 @@ async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
-async fn drop_postgres_database(server_url: &str, database_url: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_postgres_database(server_url: &str, database_url: &str) -> anyhow::Result<()> {
     let name = database_url
         .rsplit_once('/')
         .map(|(_, name)| name)

@@ -6,6 +6,7 @@ mod client;
 mod edge;
 mod edge_hostile;
 mod edge_session;
+mod faults;
 mod groups;
 mod health;
 mod interop;
