@@ -128,15 +128,13 @@ impl App {
             (None, None, true) => None,
         };
         let redis = match (&settings.redis.url, role.runs_bridge()) {
-            (Some(url), true) => {
-                Some(
-                    natter_bridge::presence::connect_redis(
-                        secrecy::ExposeSecret::expose_secret(url),
-                        settings.redis.timeout(),
-                    )
-                    .await?,
+            (Some(url), true) => Some(
+                natter_bridge::presence::connect_redis(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    settings.redis.timeout(),
                 )
-            }
+                .await?,
+            ),
             _ => None,
         };
         // The /v1 API runs where everything runs; a split deployment puts it with `serve`.
@@ -397,7 +395,10 @@ async fn probe_database(db: &DatabaseConnection, health: &DatabaseHealth) -> Res
             natter_bridge::db_health::is_outage(&err),
             format!("write failed: {err}"),
         )),
-        Err(_) => Err((true, format!("writes time out: no answer within {budget:?}"))),
+        Err(_) => Err((
+            true,
+            format!("writes time out: no answer within {budget:?}"),
+        )),
     };
     match outcome {
         Ok(()) => {

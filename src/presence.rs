@@ -63,10 +63,7 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Arc<dyn PresenceStore>
     let ttl = settings.presence.ttl();
     Ok(match &settings.redis.url {
         Some(url) => {
-            let timeout = settings
-                .redis
-                .timeout()
-                .min(settings.presence.heartbeat());
+            let timeout = settings.redis.timeout().min(settings.presence.heartbeat());
             Arc::new(
                 RedisStore::connect(
                     url.expose_secret(),

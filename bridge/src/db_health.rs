@@ -81,7 +81,10 @@ impl DatabaseHealth {
         match &mut state.down {
             Some(down) => reason.clone_into(&mut down.reason),
             None => {
-                warn!(reason, "the database does not answer: refusing requests until it does");
+                warn!(
+                    reason,
+                    "the database does not answer: refusing requests until it does"
+                );
                 state.down = Some(Down {
                     since: Instant::now(),
                     reason: reason.to_owned(),
@@ -129,7 +132,9 @@ impl DatabaseHealth {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state is two plain fields, consistent after any panic.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -183,7 +188,10 @@ mod tests {
         let health = DatabaseHealth::new(Duration::from_secs(5));
         assert!(health.admit() && health.admit());
         health.failed("timed out");
-        assert!(!health.admit(), "refused until an interval after the failure");
+        assert!(
+            !health.admit(),
+            "refused until an interval after the failure"
+        );
         health.lock().last_trial = Instant::now().checked_sub(TRIAL_INTERVAL);
         assert!(health.admit(), "the trial");
         assert!(!health.admit(), "one trial per interval");

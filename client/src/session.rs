@@ -181,7 +181,9 @@ fn backoff(retry_after_ms: Option<u64>, refusals: u32) -> Duration {
     let hint = retry_after_ms.map_or(DEFAULT_RETRY, Duration::from_millis);
     let factor = 1_u32 << refusals.saturating_sub(1).min(5);
     let base = hint.saturating_mul(factor).min(BACKOFF_CAP.max(hint));
-    let span = u64::try_from((base / 4).as_millis()).unwrap_or(u64::MAX).max(1);
+    let span = u64::try_from((base / 4).as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let random = uuid::Uuid::new_v4().as_u128() % u128::from(span);
     base + Duration::from_millis(u64::try_from(random).unwrap_or(0))
 }

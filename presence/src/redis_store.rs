@@ -230,7 +230,7 @@ impl RedisStore {
             .arg(if at_ms.is_none() { "1" } else { "0" })
             .invoke_async(&mut manager)
             .await
-                .map_err(|err| self.failed(err))?)
+            .map_err(|err| self.failed(err))?)
     }
 }
 
@@ -309,7 +309,9 @@ impl PresenceStore for RedisStore {
             for device in devices {
                 invocation.arg(device.user_id).arg(device.device_id);
             }
-            let _: i64 = invocation.invoke_async(&mut manager).await
+            let _: i64 = invocation
+                .invoke_async(&mut manager)
+                .await
                 .map_err(|err| self.failed(err))?;
             Ok(())
         })

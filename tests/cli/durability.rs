@@ -469,7 +469,10 @@ pub(super) async fn fresh_postgres_database(server_url: &str) -> anyhow::Result<
     Ok(format!("{base}/{name}"))
 }
 
-pub(super) async fn drop_postgres_database(server_url: &str, database_url: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_postgres_database(
+    server_url: &str,
+    database_url: &str,
+) -> anyhow::Result<()> {
     let name = database_url
         .rsplit_once('/')
         .map(|(_, name)| name)

@@ -77,8 +77,8 @@ async fn run(dir: &std::path::Path, database: &str) -> anyhow::Result<()> {
     let exited = tokio::time::timeout(limit + Duration::from_secs(10), child.wait()).await;
     let took = started.elapsed();
     let log = server.log_tail();
-    let status = exited
-        .with_context(|| format!("still running {took:?} after SIGTERM; log:\n{log}"))??;
+    let status =
+        exited.with_context(|| format!("still running {took:?} after SIGTERM; log:\n{log}"))??;
     ensure!(
         took <= limit,
         "SIGTERM took {took:?} (grace {GRACE:?}); log:\n{log}"

@@ -112,7 +112,10 @@ async fn send_until_sent(
         }
         anyhow::ensure!(answer["code"] == "unavailable", "refused: {answer}");
         let wait = answer["retry_after_ms"].as_u64().context("no retry hint")?;
-        anyhow::ensure!(Instant::now() < until, "not sent within {deadline:?}: {answer}");
+        anyhow::ensure!(
+            Instant::now() < until,
+            "not sent within {deadline:?}: {answer}"
+        );
         tokio::time::sleep(Duration::from_millis(wait)).await;
     }
 }
@@ -163,7 +166,9 @@ async fn black_holed_database(app: &TestApp, proxy: &Proxy) -> anyhow::Result<()
     let refused = answer_to(&mut ada_phone, "c2").await?;
     let waited = started.elapsed();
     assert_eq!(refused["code"], "unavailable", "{refused}");
-    let hint = refused["retry_after_ms"].as_u64().context("no retry hint")?;
+    let hint = refused["retry_after_ms"]
+        .as_u64()
+        .context("no retry hint")?;
     assert!((1000..=8000).contains(&hint), "{refused}");
     assert!(
         waited < STATEMENT_TIMEOUT + Duration::from_secs(2),
@@ -177,7 +182,9 @@ async fn black_holed_database(app: &TestApp, proxy: &Proxy) -> anyhow::Result<()
     .await
     .context("/healthz never reported the database")?;
     assert!(
-        report["reason"].as_str().is_some_and(|r| r.starts_with("database")),
+        report["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("database")),
         "{report}"
     );
     // Known down: a request is refused at once, not after another timeout.
@@ -274,7 +281,11 @@ scenario!(
         .context("/healthz never reported Redis")?;
         let started = Instant::now();
         assert_eq!(query(&app, &bob, ada.id()).await?["state"], "unknown");
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
 
         // Heals with stale connections: only new ones pass.
         proxy.heal_new_only();

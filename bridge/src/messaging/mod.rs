@@ -185,7 +185,12 @@ fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
             encode(&refusal)
         }
         _ => {
-            warn!(topic, bytes = packet, limit = max_packet, "an event over the packet limit was not sent");
+            warn!(
+                topic,
+                bytes = packet,
+                limit = max_packet,
+                "an event over the packet limit was not sent"
+            );
             None
         }
     }
@@ -331,36 +336,38 @@ impl Handler {
         let started = std::time::Instant::now();
         let work = async {
             match request {
-            request @ (Request::Send { .. } | Request::Receipt { .. }) => {
-                let alone = [Decoded {
-                    caller: caller.clone(),
-                    request,
-                }];
-                in_one_transaction(&self.db, &alone)
-                    .await
-                    .map(|answers| answers.into_iter().flatten().collect())
-            }
-            Request::Sync { after } => sync(&self.db, &caller, after).await,
-            Request::Edit { id, message, body } => {
-                let change = changes::Change::Edit(body.0);
-                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
-            }
-            Request::Delete { id, message } => {
-                let change = changes::Change::Delete;
-                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
-            }
-            Request::React { id, message, emoji } => {
-                let change = changes::Change::React(emoji);
-                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
-            }
-            Request::Typing { to, active } => {
-                typing::forward(&self.db, &mut self.typing, &caller, to, active).await
-            }
-            Request::Call {
-                rid,
-                method,
-                params,
-            } => Ok(crate::rpc::call(&self.db, &self.calls, &caller, rid, &method, params).await),
+                request @ (Request::Send { .. } | Request::Receipt { .. }) => {
+                    let alone = [Decoded {
+                        caller: caller.clone(),
+                        request,
+                    }];
+                    in_one_transaction(&self.db, &alone)
+                        .await
+                        .map(|answers| answers.into_iter().flatten().collect())
+                }
+                Request::Sync { after } => sync(&self.db, &caller, after).await,
+                Request::Edit { id, message, body } => {
+                    let change = changes::Change::Edit(body.0);
+                    changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+                }
+                Request::Delete { id, message } => {
+                    let change = changes::Change::Delete;
+                    changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+                }
+                Request::React { id, message, emoji } => {
+                    let change = changes::Change::React(emoji);
+                    changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+                }
+                Request::Typing { to, active } => {
+                    typing::forward(&self.db, &mut self.typing, &caller, to, active).await
+                }
+                Request::Call {
+                    rid,
+                    method,
+                    params,
+                } => Ok(
+                    crate::rpc::call(&self.db, &self.calls, &caller, rid, &method, params).await,
+                ),
             }
         };
         let outcome = bounded(&self.health, work).await;
@@ -635,7 +642,10 @@ fn refuse(decoded: &Decoded) -> Vec<Out> {
         Request::Typing { .. } => return Vec::new(),
         Request::Receipt { .. } | Request::Sync { .. } => (None, None),
     };
-    vec![Out::Event(decoded.caller.reply.clone(), unavailable(id, rid))]
+    vec![Out::Event(
+        decoded.caller.reply.clone(),
+        unavailable(id, rid),
+    )]
 }
 
 /// Why bounded database work failed.
