@@ -12,11 +12,18 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 /// When the database cannot be reached or a migration fails; the message names
 /// `NATTER__DATABASE__URL`.
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let db = connect(settings).await?;
-    natter_entities::migrate(&db)
+    // Migrations may legitimately run longer than a request's statement timeout (an index
+    // on a large table): they get a connection of their own without it.
+    let migrating = open(settings, false).await?;
+    natter_entities::migrate(&migrating)
         .await
         .context("applying database migrations")?;
-    Ok(db)
+    if settings.database_url().starts_with("sqlite:") {
+        // One writer: keep the one connection rather than open a second pool on the file.
+        return Ok(migrating);
+    }
+    migrating.close().await.ok();
+    connect(settings).await
 }
 
 /// Connects to the configured database without migrating.
@@ -34,6 +41,11 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
 /// # Errors
 /// When the database cannot be reached; the message names `NATTER__DATABASE__URL`.
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    open(settings, true).await
+}
+
+/// The pool, with the PostgreSQL statement timeout or without it (for migrations).
+async fn open(settings: &Settings, statement_timeout: bool) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
     let is_sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url);
@@ -53,7 +65,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
                 .foreign_keys(true)
         });
     } else {
-        let statement_ms = database.statement_timeout_ms;
+        // 0 disables PostgreSQL's statement timeout.
+        let statement_ms = if statement_timeout {
+            database.statement_timeout_ms
+        } else {
+            0
+        };
         options
             .max_connections(database.max_connections)
             .idle_timeout(IDLE_TIMEOUT)
