@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use sea_orm::{DbErr, RuntimeErr};
 use tracing::{info, warn};
 
+use crate::telemetry::DATABASE_UP;
+
 /// While the database is known down, one request per this interval still tries it (the
 /// others are refused at once), so that recovery is noticed without a flood of attempts.
 const TRIAL_INTERVAL: Duration = Duration::from_secs(1);
@@ -64,6 +66,7 @@ impl DatabaseHealth {
     /// Records work that reached the database and got its answer.
     pub fn succeeded(&self) {
         let mut state = self.lock();
+        metrics::gauge!(DATABASE_UP).set(1.0);
         if let Some(down) = state.down.take() {
             info!(
                 down_for_ms = u64::try_from(down.since.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -78,6 +81,7 @@ impl DatabaseHealth {
         // The next trial comes one interval after this failure, not after the attempt began
         // (which may be a whole timeout ago).
         state.last_trial = Some(Instant::now());
+        metrics::gauge!(DATABASE_UP).set(0.0);
         match &mut state.down {
             Some(down) => reason.clone_into(&mut down.reason),
             None => {
