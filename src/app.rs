@@ -12,11 +12,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use natter_api::health::Probe;
 use natter_api::{HttpServer, storage};
-use natter_bridge::BridgeContext;
+use natter_bridge::{BridgeContext, DatabaseHealth};
 use natter_broker::{Broker, Edge};
 use natter_config::Settings;
 use natter_presence::PresenceService;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,12 @@ use crate::auth::AccountsAuthenticator;
 
 /// How long the broker's listener may take to accept its first connection.
 const BROKER_READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest the database health probe may take (under the health endpoint's own 2 s limit,
+/// so that its failure is recorded and named).
+const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Longest closing the database pool may take at shutdown (connections stuck on a database
+/// that does not answer are abandoned).
+const DATABASE_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Which parts this process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +69,7 @@ pub struct App {
     broker: Option<Broker>,
     edge: Option<Edge>,
     database: DatabaseConnection,
+    database_health: Arc<DatabaseHealth>,
     service_password: SecretString,
     bridge_ready: watch::Sender<bool>,
     presence: Option<PresenceService>,
@@ -92,6 +99,7 @@ impl App {
         // Every part needs the database: the broker authenticates against the accounts.
         let database = crate::db::connect_and_migrate(&settings).await?;
         let mut cluster = None;
+        let database_health = Arc::new(DatabaseHealth::new(settings.database.statement_timeout()));
         let (broker, edge, presence) = if role.runs_broker() {
             crate::limits::raise_open_files(settings.mqtt.max_connections);
             let broker = Broker::spawn(&settings.mqtt, service_password.clone())?;
@@ -137,16 +145,13 @@ impl App {
             (None, None, true) => None,
         };
         let redis = match (&settings.redis.url, role.runs_bridge()) {
-            (Some(url), true) => {
-                let timeout = Duration::from_millis(settings.database.connect_timeout_ms);
-                Some(
-                    natter_bridge::presence::connect_redis(
-                        secrecy::ExposeSecret::expose_secret(url),
-                        timeout,
-                    )
-                    .await?,
+            (Some(url), true) => Some(
+                natter_bridge::presence::connect_redis(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    settings.redis.timeout(),
                 )
-            }
+                .await?,
+            ),
             _ => None,
         };
         // The /v1 API runs where everything runs; a split deployment puts it with `serve`.
@@ -177,6 +182,7 @@ impl App {
         let probes = probes(
             broker.as_ref(),
             &database,
+            &database_health,
             redis,
             role.runs_bridge().then(|| bridge_ready.subscribe()),
         );
@@ -199,6 +205,7 @@ impl App {
             broker,
             edge,
             database,
+            database_health,
             service_password,
             bridge_ready,
             presence,
@@ -275,6 +282,7 @@ impl App {
                 channel_capacity: self.settings.bridge.channel_capacity,
                 ready: self.bridge_ready.clone(),
                 db: self.database.clone(),
+                db_health: self.database_health.clone(),
                 messaging: self.settings.messaging.clone(),
                 accounts: self.settings.accounts.clone(),
                 sessions: self.settings.bridge.sessions,
@@ -329,8 +337,10 @@ impl App {
             );
             bail!("shutdown did not finish within {grace:?} (NATTER__SHUTDOWN__GRACE_MS)");
         }
-        if let Err(err) = self.database.close().await {
-            warn!(error = %err, "closing the database failed");
+        match tokio::time::timeout(DATABASE_CLOSE_TIMEOUT, self.database.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => warn!(error = %err, "closing the database failed"),
+            Err(_) => warn!("the database did not close in time: its connections were abandoned"),
         }
         if let Some(cluster) = self.cluster {
             cluster.cancel();
@@ -347,7 +357,8 @@ impl App {
 fn probes(
     broker: Option<&Broker>,
     database: &DatabaseConnection,
-    redis: Option<redis::aio::ConnectionManager>,
+    database_health: &Arc<DatabaseHealth>,
+    redis: Option<natter_presence::RedisLink>,
     bridge_ready: Option<watch::Receiver<bool>>,
 ) -> Vec<Probe> {
     let mut probes = Vec::new();
@@ -363,12 +374,13 @@ fn probes(
         }));
     }
     let db = database.clone();
+    let health = database_health.clone();
     probes.push(Probe::new("database", move || {
         let db = db.clone();
-        async move { db.ping().await.map_err(|err| format!("ping failed: {err}")) }
+        let health = health.clone();
+        async move { probe_database(&db, &health).await }
     }));
     if let Some(redis) = redis {
-        let redis = Arc::new(redis);
         probes.push(Probe::new("redis", move || {
             let redis = redis.clone();
             async move {
@@ -390,6 +402,51 @@ fn probes(
         }));
     }
     probes
+}
+
+/// The database's health: a write (a committed transaction that takes a transaction id on
+/// PostgreSQL) within [`DATABASE_PROBE_TIMEOUT`]. Its outcome is recorded in `health`, which
+/// the bridge shares: a database that stops answering is reported here and refused there at
+/// once, and the first probe (or request) that gets through again clears both.
+async fn probe_database(db: &DatabaseConnection, health: &DatabaseHealth) -> Result<(), String> {
+    let budget = DATABASE_PROBE_TIMEOUT.min(health.timeout());
+    let outcome = match tokio::time::timeout(budget, write_probe(db)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err((
+            natter_bridge::db_health::is_outage(&err),
+            format!("write failed: {err}"),
+        )),
+        Err(_) => Err((
+            true,
+            format!("writes time out: no answer within {budget:?}"),
+        )),
+    };
+    match outcome {
+        Ok(()) => {
+            health.succeeded();
+            Ok(())
+        }
+        Err((outage, reason)) => {
+            if outage {
+                health.failed(&reason);
+            }
+            let down_for = health
+                .outage()
+                .map(|outage| format!(" (failing for {} s)", outage.for_.as_secs()))
+                .unwrap_or_default();
+            Err(format!("{reason}{down_for}"))
+        }
+    }
+}
+
+async fn write_probe(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    let statement = match db.get_database_backend() {
+        DbBackend::Postgres => "SELECT txid_current()",
+        _ => "SELECT 1",
+    };
+    txn.execute_unprepared(statement).await?;
+    txn.commit().await
 }
 
 /// Creates the data directory and checks that natter can write into it.

@@ -3,7 +3,6 @@
 //! this node's broker. Neither crate knows the other; this module adapts one to the other.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use natter_broker::{Broker, DisconnectReason, Identity, PresenceHook, Role};
@@ -64,13 +63,7 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Arc<dyn PresenceStore>
     let ttl = settings.presence.ttl();
     Ok(match &settings.redis.url {
         Some(url) => {
-            let timeout = Duration::from_millis(
-                settings
-                    .database
-                    .connect_timeout_ms
-                    .min(settings.presence.heartbeat_ms)
-                    .max(1),
-            );
+            let timeout = settings.redis.timeout().min(settings.presence.heartbeat());
             Arc::new(
                 RedisStore::connect(
                     url.expose_secret(),

@@ -36,6 +36,9 @@ pub struct BridgeContext {
     pub ready: watch::Sender<bool>,
     /// The database messages are stored in.
     pub db: DatabaseConnection,
+    /// Whether the database answers, shared with the health probe; bounds each request's
+    /// database work (`database.statement_timeout_ms`).
+    pub db_health: std::sync::Arc<crate::DatabaseHealth>,
     /// Groups, edits, typing.
     pub messaging: natter_config::MessagingSettings,
     /// Contacts limits and the rest of the account rules, for account calls.
@@ -115,6 +118,7 @@ async fn run_session(
         ctx.messaging.clone(),
         ctx.accounts.clone(),
         ctx.presence.clone(),
+        ctx.db_health.clone(),
     );
     let (acked, acked_rx) = watch::channel(0_u64);
     // Group commit only for a lone session: see `messaging::run`.

@@ -5,6 +5,7 @@
 //! it runs in the same process as the broker (`natter serve`) or in its own (`natter bridge`).
 
 mod connection;
+pub mod db_health;
 mod error;
 mod messaging;
 pub mod presence;
@@ -12,6 +13,7 @@ mod rpc;
 mod telemetry;
 
 pub use connection::{BridgeContext, run};
+pub use db_health::DatabaseHealth;
 pub use error::{Error, Result};
 
 /// Milliseconds since the Unix epoch, the unit of every `*_at` column.

@@ -5,6 +5,9 @@ pub(crate) const BRIDGE_CONNECTED: &str = "natter_bridge_connected";
 /// Counter: connection attempts to the broker that failed.
 pub(crate) const BRIDGE_CONNECT_ERRORS: &str = "natter_bridge_connect_errors_total";
 
+/// Gauge: 0 while the database is known not to answer (requests refused at once), else 1.
+pub(crate) const DATABASE_UP: &str = "natter_database_up";
+
 /// Counter: messages stored (duplicates of a client id not counted).
 pub(crate) const MESSAGES_PERSISTED: &str = "natter_messages_persisted_total";
 /// Counter: requests that failed in the database.
@@ -31,6 +34,10 @@ pub(crate) fn describe() {
         BRIDGE_CONNECT_ERRORS,
         "failed connection attempts from the bridge to the broker"
     );
+    metrics::describe_gauge!(
+        DATABASE_UP,
+        "0 while the database is known not to answer (requests refused at once), else 1"
+    );
     metrics::describe_counter!(MESSAGES_PERSISTED, "messages stored");
     metrics::describe_counter!(
         PERSIST_ERRORS,
@@ -52,5 +59,7 @@ pub(crate) fn describe() {
     metrics::counter!(MESSAGES_PERSISTED).increment(0);
     metrics::counter!(PERSIST_ERRORS).increment(0);
     metrics::gauge!(BRIDGE_CONNECTED).set(0.0);
+    // The bridge starts after the database answered (migrations).
+    metrics::gauge!(DATABASE_UP).set(1.0);
     metrics::counter!(BRIDGE_CONNECT_ERRORS).increment(0);
 }

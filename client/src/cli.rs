@@ -138,7 +138,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                             id: Some(failed),
                             code,
                             message,
-                        } if *failed == id => {
+                        } if *failed == id && code != "unavailable" => {
+                            // `unavailable` is not final: the client sends it again after
+                            // the server's retry_after_ms.
                             bail!("the server refused the message: {code}: {message}")
                         }
                         _ => {}

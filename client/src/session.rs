@@ -101,6 +101,8 @@ pub(crate) fn start(
         order_of: HashMap::new(),
         next_order: 0,
         receipts: Vec::new(),
+        backoff_until: None,
+        refusals: 0,
     };
     tokio::spawn(session.run(commands, links, driver));
     Ok(())
@@ -168,6 +170,25 @@ async fn drive(
     }
 }
 
+/// What an `unavailable` without a `retry_after_ms` waits.
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// Longest wait after `unavailable` refusals in a row (unless the server asks for more).
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+/// How long to hold sends after the `refusals`-th `unavailable` in a row: the server's hint,
+/// doubled for each earlier refusal in the row (capped), plus up to a quarter more at random
+/// so that clients refused together come back apart (docs/PROTOCOL.md, "Retrying").
+fn backoff(retry_after_ms: Option<u64>, refusals: u32) -> Duration {
+    let hint = retry_after_ms.map_or(DEFAULT_RETRY, Duration::from_millis);
+    let factor = 1_u32 << refusals.saturating_sub(1).min(5);
+    let base = hint.saturating_mul(factor).min(BACKOFF_CAP.max(hint));
+    let span = u64::try_from((base / 4).as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let random = uuid::Uuid::new_v4().as_u128() % u128::from(span);
+    base + Duration::from_millis(u64::try_from(random).unwrap_or(0))
+}
+
 /// A send waiting for its `sent`.
 #[derive(Debug)]
 struct Pending {
@@ -228,6 +249,10 @@ struct Session {
     next_order: u64,
     /// Receipts asked for while disconnected.
     receipts: Vec<Vec<u8>>,
+    /// After `unavailable`: nothing is sent again before this.
+    backoff_until: Option<Instant>,
+    /// Rounds in a row that ended in `unavailable` (reset by a `sent`).
+    refusals: u32,
 }
 
 impl Session {
@@ -307,7 +332,7 @@ impl Session {
                     payload,
                     published: None,
                 };
-                if self.connected {
+                if self.connected && !self.backing_off(Instant::now()) {
                     self.publish(pending.payload.clone()).await;
                     pending.published = Some(Instant::now());
                 }
@@ -450,10 +475,10 @@ impl Session {
 
     /// Publishes again the sends (and the sync) that got no answer in time.
     async fn resend_stale(&mut self) {
-        if !self.connected {
+        let now = Instant::now();
+        if !self.connected || self.backing_off(now) {
             return;
         }
-        let now = Instant::now();
         let stale = |published: Option<Instant>| {
             published.is_none_or(|at| now.duration_since(at) >= self.resend_after)
         };
@@ -475,6 +500,11 @@ impl Session {
         }
     }
 
+    /// Whether sends are held after `unavailable` (see [`backoff`]).
+    fn backing_off(&self, now: Instant) -> bool {
+        self.backoff_until.is_some_and(|until| now < until)
+    }
+
     async fn server_event(&mut self, event: envelope::Event, from_sync: bool) {
         match event {
             envelope::Event::Sent {
@@ -490,6 +520,7 @@ impl Session {
                     return;
                 };
                 self.pending.remove(&order);
+                self.refusals = 0;
                 self.emit(Event::Sent {
                     id,
                     server_id,
@@ -599,10 +630,20 @@ impl Session {
                 self.emit(Event::Synced { upto });
             }
             envelope::Event::Error {
-                id, code, message, ..
+                id,
+                code,
+                message,
+                retry_after_ms,
+                ..
             } => {
                 if code == "unavailable" {
-                    // Not stored: publish the owed sends and the sync again soon.
+                    // Not stored: publish the owed sends and the sync again, after the wait
+                    // the server asks for (one round of refusals counts once).
+                    let now = Instant::now();
+                    if !self.backing_off(now) {
+                        self.refusals = self.refusals.saturating_add(1);
+                        self.backoff_until = Some(now + backoff(retry_after_ms, self.refusals));
+                    }
                     for pending in self.pending.values_mut() {
                         pending.published = None;
                     }
@@ -720,8 +761,21 @@ mod tests {
             order_of: HashMap::new(),
             next_order: 0,
             receipts: Vec::new(),
+            backoff_until: None,
+            refusals: 0,
         };
         (session, receiver, eventloop)
+    }
+
+    #[test]
+    fn backoff_follows_the_hint_then_doubles_up_to_a_cap() {
+        let first = backoff(Some(1500), 1);
+        assert!(first >= Duration::from_millis(1500) && first < Duration::from_millis(1876));
+        let third = backoff(Some(1500), 3);
+        assert!(third >= Duration::from_millis(6000) && third < Duration::from_millis(7501));
+        let many = backoff(Some(1500), 40);
+        assert!(many >= BACKOFF_CAP && many <= BACKOFF_CAP + BACKOFF_CAP / 4);
+        assert!(backoff(None, 1) >= DEFAULT_RETRY);
     }
 
     fn message(inbox_seq: i64) -> envelope::Event {
@@ -855,14 +909,19 @@ mod tests {
             rid: None,
             code: "unavailable".to_owned(),
             message: String::new(),
+            retry_after_ms: Some(1500),
         };
         session.server_event(refused, false).await;
         assert_eq!(session.pending.len(), 1, "unavailable: sent again later");
+        let now = Instant::now();
+        assert!(session.backing_off(now + Duration::from_millis(1400)));
+        assert!(!session.backing_off(now + Duration::from_millis(2000)));
         let refused = envelope::Event::Error {
             id: Some("b".to_owned()),
             rid: None,
             code: "not_a_member".to_owned(),
             message: String::new(),
+            retry_after_ms: None,
         };
         session.server_event(refused, false).await;
         assert!(session.pending.is_empty());

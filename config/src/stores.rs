@@ -30,6 +30,13 @@ pub struct DatabaseSettings {
     /// How long to wait for a connection, in milliseconds (`database.connect_timeout_ms`,
     /// default 5000); see [`DatabaseSettings::connect_timeout`].
     pub connect_timeout_ms: u64,
+    /// Longest one statement, and one request's database work, may take before it is
+    /// abandoned and answered `unavailable` (`database.statement_timeout_ms`, default 5000);
+    /// see [`DatabaseSettings::statement_timeout`].
+    pub statement_timeout_ms: u64,
+    /// How long a request may wait for a pooled connection (`database.acquire_timeout_ms`,
+    /// default 3000); see [`DatabaseSettings::acquire_timeout`].
+    pub acquire_timeout_ms: u64,
 }
 
 /// The Redis presence store (`[redis]`, `NATTER__REDIS__*`).
@@ -46,6 +53,9 @@ pub struct RedisSettings {
     pub url: Option<SecretString>,
     /// Prefix of every key natter writes (`redis.key_prefix`, default `natter`).
     pub key_prefix: String,
+    /// How long one Redis command or connection attempt may take (`redis.timeout_ms`, default
+    /// 1000); a command that times out makes natter drop the connection and open a new one.
+    pub timeout_ms: u64,
 }
 
 /// Which object store holds media.
@@ -104,6 +114,16 @@ impl DatabaseSettings {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
+    /// Longest one statement, and one request's database work, may take.
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms)
+    }
+
+    /// How long to wait for a pooled connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if let Some(url) = &self.url {
             let url = url.expose_secret();
@@ -118,11 +138,18 @@ impl DatabaseSettings {
                 ));
             }
         }
+        at_least_one("database.statement_timeout_ms", self.statement_timeout_ms)?;
+        at_least_one("database.acquire_timeout_ms", self.acquire_timeout_ms)?;
         at_least_one("database.max_connections", self.max_connections)
     }
 }
 
 impl RedisSettings {
+    /// How long one Redis command or connection attempt may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if let Some(url) = &self.url {
             let url = url.expose_secret();
@@ -136,7 +163,7 @@ impl RedisSettings {
                 ));
             }
         }
-        Ok(())
+        at_least_one("redis.timeout_ms", self.timeout_ms)
     }
 }
 

@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::{Error, Result};
+use crate::redis_link::RedisLink;
 use crate::store::{DeviceRef, PresenceStore, Reaped, UserPresence};
 
 /// `online(p, uid)`: whether a registry entry of `uid` names a live node.
@@ -146,7 +146,7 @@ return { math.floor(tonumber(at)), out }
 /// Presence in Redis (see the module header for the keys).
 #[derive(Clone)]
 pub struct RedisStore {
-    manager: ConnectionManager,
+    link: RedisLink,
     prefix: String,
     ttl_ms: u64,
     scripts: Scripts,
@@ -175,8 +175,9 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Connects to Redis at `url` (failing if it does not answer a PING within `timeout`);
     /// keys go under `{key_prefix}:presence:`, heartbeats last `ttl`. Once connected, the
-    /// connection reconnects on its own after an outage; commands fail meanwhile (within
-    /// `timeout`), and presence degrades to "unknown".
+    /// connection reconnects on its own after an outage, and a command that times out replaces
+    /// it ([`RedisLink`]); commands fail meanwhile (within `timeout`), and presence degrades to
+    /// "unknown".
     ///
     /// # Errors
     /// [`Error::Connect`] when the URL is invalid or the server does not answer.
@@ -186,22 +187,12 @@ impl RedisStore {
         ttl: Duration,
         timeout: Duration,
     ) -> Result<RedisStore> {
-        let client = redis::Client::open(url).map_err(Error::Connect)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let mut manager = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(Error::Connect)?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut manager)
+        let link = RedisLink::connect(url, timeout)
             .await
             .map_err(Error::Connect)?;
         let script = |body: &str| Script::new(&format!("{ONLINE_FN}{body}"));
         Ok(RedisStore {
-            manager,
+            link,
             prefix: format!("{key_prefix}:presence"),
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             scripts: Scripts {
@@ -216,8 +207,19 @@ impl RedisStore {
         })
     }
 
+    /// A failed command's error, after replacing the connection if it timed out.
+    fn failed(&self, err: redis::RedisError) -> redis::RedisError {
+        self.link.note_failure(&err);
+        err
+    }
+
+    /// The connection, for the health probe: a PING on it shares the replacement logic.
+    pub fn link(&self) -> &RedisLink {
+        &self.link
+    }
+
     async fn remove(&self, node: &str, at_ms: Option<i64>) -> Result<(i64, Vec<i64>)> {
-        let mut manager = self.manager.clone();
+        let mut manager = self.link.connection();
         let at = at_ms.map(|at| at.to_string()).unwrap_or_default();
         Ok(self
             .scripts
@@ -227,7 +229,8 @@ impl RedisStore {
             .arg(at)
             .arg(if at_ms.is_none() { "1" } else { "0" })
             .invoke_async(&mut manager)
-            .await?)
+            .await
+            .map_err(|err| self.failed(err))?)
     }
 }
 
@@ -238,7 +241,7 @@ impl PresenceStore for RedisStore {
         device: DeviceRef,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             let went_online: i64 = self
                 .scripts
                 .device_online
@@ -247,7 +250,8 @@ impl PresenceStore for RedisStore {
                 .arg(device.user_id)
                 .arg(device.device_id)
                 .invoke_async(&mut manager)
-                .await?;
+                .await
+                .map_err(|err| self.failed(err))?;
             Ok(went_online == 1)
         })
     }
@@ -259,7 +263,7 @@ impl PresenceStore for RedisStore {
         at_ms: i64,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             let went_offline: i64 = self
                 .scripts
                 .device_offline
@@ -269,14 +273,15 @@ impl PresenceStore for RedisStore {
                 .arg(device.device_id)
                 .arg(at_ms)
                 .invoke_async(&mut manager)
-                .await?;
+                .await
+                .map_err(|err| self.failed(err))?;
             Ok(went_offline == 1)
         })
     }
 
     fn heartbeat<'a>(&'a self, node: &'a str, now_ms: i64) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             let added: i64 = self
                 .scripts
                 .heartbeat
@@ -285,7 +290,8 @@ impl PresenceStore for RedisStore {
                 .arg(now_ms)
                 .arg(self.ttl_ms)
                 .invoke_async(&mut manager)
-                .await?;
+                .await
+                .map_err(|err| self.failed(err))?;
             Ok(added == 0)
         })
     }
@@ -297,27 +303,31 @@ impl PresenceStore for RedisStore {
         at_ms: i64,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             let mut invocation = self.scripts.resync.prepare_invoke();
             invocation.arg(&self.prefix).arg(node).arg(at_ms);
             for device in devices {
                 invocation.arg(device.user_id).arg(device.device_id);
             }
-            let _: i64 = invocation.invoke_async(&mut manager).await?;
+            let _: i64 = invocation
+                .invoke_async(&mut manager)
+                .await
+                .map_err(|err| self.failed(err))?;
             Ok(())
         })
     }
 
     fn user_presence(&self, user_id: i64) -> BoxFuture<'_, Result<UserPresence>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             let (online, last_seen): (i64, Option<i64>) = self
                 .scripts
                 .user_presence
                 .arg(&self.prefix)
                 .arg(user_id)
                 .invoke_async(&mut manager)
-                .await?;
+                .await
+                .map_err(|err| self.failed(err))?;
             Ok(if online == 1 {
                 UserPresence::Online
             } else {
@@ -328,7 +338,7 @@ impl PresenceStore for RedisStore {
 
     fn node_of(&self, device: DeviceRef) -> BoxFuture<'_, Result<Option<String>>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             Ok(self
                 .scripts
                 .node_of
@@ -336,20 +346,22 @@ impl PresenceStore for RedisStore {
                 .arg(device.user_id)
                 .arg(device.device_id)
                 .invoke_async(&mut manager)
-                .await?)
+                .await
+                .map_err(|err| self.failed(err))?)
         })
     }
 
     fn reap_dead_nodes(&self, now_ms: i64) -> BoxFuture<'_, Result<Vec<Reaped>>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             let ttl = i64::try_from(self.ttl_ms).unwrap_or(i64::MAX);
             let candidates: Vec<String> = redis::cmd("ZRANGEBYSCORE")
                 .arg(format!("{}:nodes", self.prefix))
                 .arg("-inf")
                 .arg(now_ms.saturating_sub(ttl))
                 .query_async(&mut manager)
-                .await?;
+                .await
+                .map_err(|err| self.failed(err))?;
             let mut reaped = Vec::new();
             for node in candidates {
                 let (last_seen, users) = self.remove(&node, None).await?;
@@ -369,10 +381,11 @@ impl PresenceStore for RedisStore {
 
     fn ping(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let mut manager = self.manager.clone();
+            let mut manager = self.link.connection();
             redis::cmd("PING")
                 .query_async::<String>(&mut manager)
-                .await?;
+                .await
+                .map_err(|err| self.failed(err))?;
             Ok(())
         })
     }

@@ -285,6 +285,11 @@ pub enum Event {
         code: String,
         /// A human explanation.
         message: String,
+        /// For `unavailable`: how long the server asks the client to wait before sending the
+        /// request again, in milliseconds (the server adds jitter; clients back off further
+        /// on repeated refusals, see docs/PROTOCOL.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 

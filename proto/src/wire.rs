@@ -357,6 +357,8 @@ pub mod pb {
         pub code: String,
         #[prost(string, tag = "4")]
         pub message: String,
+        #[prost(uint64, optional, tag = "5")]
+        pub retry_after_ms: Option<u64>,
     }
 }
 
@@ -613,11 +615,13 @@ impl From<&Event> for pb::Event {
                 rid,
                 code,
                 message,
+                retry_after_ms,
             } => Kind::Error(pb::Error {
                 id: id.clone(),
                 rid: rid.clone(),
                 code: code.clone(),
                 message: message.clone(),
+                retry_after_ms: *retry_after_ms,
             }),
         };
         pb::Event { kind: Some(kind) }
@@ -688,6 +692,7 @@ impl TryFrom<pb::Event> for Event {
                 rid: error.rid,
                 code: error.code,
                 message: error.message,
+                retry_after_ms: error.retry_after_ms,
             },
         })
     }
@@ -822,6 +827,14 @@ mod tests {
                 rid: Some("r".into()),
                 code: "bad".into(),
                 message: "m".into(),
+                retry_after_ms: None,
+            },
+            Event::Error {
+                id: Some("c1".into()),
+                rid: None,
+                code: "unavailable".into(),
+                message: "m".into(),
+                retry_after_ms: Some(1500),
             },
         ];
         for event in events {

@@ -45,9 +45,9 @@ async fn three_nodes(dir: &Path, database: Option<&str>) -> anyhow::Result<Vec<S
     for n in 0..3 {
         let mut node = Server::new(dir, database);
         node.env = vec![
-            ("NATTER__REDIS__URL".into(), redis.clone()),
-            ("NATTER__REDIS__KEY_PREFIX".into(), prefix.clone()),
-            ("NATTER__PRESENCE__NODE_ID".into(), format!("node-{n}")),
+            ("NATTER__REDIS__URL", redis.clone()),
+            ("NATTER__REDIS__KEY_PREFIX", prefix.clone()),
+            ("NATTER__PRESENCE__NODE_ID", format!("node-{n}")),
         ];
         if n == 0 {
             node.migrate().await?;

@@ -86,9 +86,9 @@ pub(super) struct Server {
     internal: String,
     http: String,
     database: Option<String>,
-    child: Option<Child>,
-    /// More environment for every command (Redis for a cluster, say).
-    pub(super) env: Vec<(String, String)>,
+    /// More settings, as environment variables.
+    pub(super) env: Vec<(&'static str, String)>,
+    pub(super) child: Option<Child>,
 }
 
 impl Server {
@@ -99,8 +99,8 @@ impl Server {
             internal: free_addr(),
             http: free_addr(),
             database: database.map(str::to_owned),
-            child: None,
             env: Vec::new(),
+            child: None,
         }
     }
 
@@ -188,7 +188,7 @@ impl Server {
         Ok(())
     }
 
-    fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")

@@ -11,6 +11,11 @@ use tokio::process::{Child, Command};
 mod admin;
 mod cluster;
 mod durability;
+mod faults;
+// The harness's proxy, shared by path (the harness crate depends on this one).
+#[allow(unreachable_pub, dead_code)]
+#[path = "../src/proxy.rs"]
+mod proxy;
 
 const BIN: &str = env!("CARGO_BIN_EXE_natter");
 

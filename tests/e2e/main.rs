@@ -7,6 +7,7 @@ mod cluster;
 mod edge;
 mod edge_hostile;
 mod edge_session;
+mod faults;
 mod flow;
 mod groups;
 mod health;

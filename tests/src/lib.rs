@@ -3,6 +3,7 @@
 //! variables, and helpers to wait for conditions instead of sleeping.
 
 pub mod mqtt;
+pub mod proxy;
 pub mod services;
 mod spawn;
 mod wait;

@@ -7,6 +7,8 @@ mod changes;
 pub(crate) mod store;
 mod typing;
 
+use std::sync::Arc;
+
 use natter_config::MessagingSettings;
 use natter_proto::envelope::{Base64, Event, MessageKind, Request};
 use natter_proto::topics::{self, ControlTopic};
@@ -15,6 +17,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::db_health::DatabaseHealth;
 use crate::telemetry::{BATCH_SIZE, MESSAGES_PERSISTED, PERSIST_ERRORS, PERSIST_SECONDS};
 
 /// Most messages one sync page carries. Well under the edge's per-connection buffer (1024
@@ -52,6 +55,8 @@ pub(crate) struct Handler {
     pub(crate) settings: MessagingSettings,
     calls: crate::rpc::CallSettings,
     typing: typing::Limiter,
+    /// Whether the database answers; bounds each request's database work.
+    health: Arc<DatabaseHealth>,
 }
 
 impl Handler {
@@ -60,6 +65,7 @@ impl Handler {
         settings: MessagingSettings,
         accounts: natter_config::AccountsSettings,
         presence: Option<std::sync::Arc<dyn natter_presence::PresenceStore>>,
+        health: Arc<DatabaseHealth>,
     ) -> Handler {
         let typing = typing::Limiter::new(settings.typing_interval());
         let calls = crate::rpc::CallSettings {
@@ -72,6 +78,7 @@ impl Handler {
             settings,
             calls,
             typing,
+            health,
         }
     }
 }
@@ -204,6 +211,7 @@ fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
                 id: None,
                 rid: Some(rid.clone()),
                 code: "too_large".to_owned(),
+                retry_after_ms: None,
                 message: format!(
                     "the answer is {packet} bytes, over the server's limit of {max_packet} \
                      (mqtt.max_packet_size plus headroom): ask for less at a time"
@@ -288,32 +296,63 @@ impl Handler {
                 other => {
                     self.serve_run(std::mem::take(&mut run), &mut answers).await;
                     answers.push(match other {
-                        Ok(decoded) => self.serve(decoded).await,
+                        Ok(decoded) if self.health.admit() => self.serve(decoded).await,
+                        Ok(decoded) => refuse(&decoded),
                         Err(answer) => answer,
                     });
                 }
             }
         }
         self.serve_run(run, &mut answers).await;
+        // Every `unavailable` carries the server's retry hint (docs/PROTOCOL.md).
+        for out in answers.iter_mut().flatten() {
+            if let Out::Event(
+                _,
+                Event::Error {
+                    code,
+                    retry_after_ms,
+                    ..
+                },
+            ) = out
+                && code == "unavailable"
+                && retry_after_ms.is_none()
+            {
+                *retry_after_ms = Some(self.health.retry_after_ms());
+            }
+        }
         answers
     }
 
-    /// Serves sends and receipts in one transaction, appending their answers.
+    /// Serves sends and receipts in one transaction, appending their answers. While the
+    /// database is known down they are refused at once (but for the periodic trial).
     async fn serve_run(&mut self, run: Vec<Decoded>, answers: &mut Vec<Vec<Out>>) {
-        if run.len() <= 1 {
+        if run.is_empty() {
+            return;
+        }
+        if !self.health.admit() {
+            answers.extend(run.iter().map(refuse));
+            return;
+        }
+        if run.len() == 1 {
             for decoded in run {
                 answers.push(self.serve(decoded).await);
             }
             return;
         }
         let started = std::time::Instant::now();
-        match in_one_transaction(&self.db, &run).await {
+        match bounded(&self.health, in_one_transaction(&self.db, &run)).await {
             Ok(outs) => {
                 let each = started.elapsed().as_secs_f64();
                 for _ in 0..outs.len() {
                     metrics::histogram!(PERSIST_SECONDS).record(each);
                 }
                 answers.extend(outs);
+            }
+            Err(err) if err.is_outage() => {
+                // Handling them one by one would wait out the timeout once per request.
+                metrics::counter!(PERSIST_ERRORS).increment(1);
+                warn!(error = %err, requests = run.len(), "a batch met a database outage; refusing it");
+                answers.extend(run.iter().map(refuse));
             }
             Err(err) => {
                 warn!(error = %err, requests = run.len(), "a batch failed in the database; handling its requests one by one");
@@ -337,51 +376,53 @@ impl Handler {
             | Request::React { id, .. } => Some(id.clone()),
             _ => None,
         };
-        let started = std::time::Instant::now();
-        let outcome = match request {
-            request @ (Request::Send { .. } | Request::Receipt { .. }) => {
-                let alone = [Decoded {
-                    caller: caller.clone(),
-                    request,
-                }];
-                in_one_transaction(&self.db, &alone)
-                    .await
-                    .map(|answers| answers.into_iter().flatten().collect())
-            }
-            Request::Sync { after } => sync(&self.db, &caller, after).await,
-            Request::Edit { id, message, body } => {
-                let change = changes::Change::Edit(body.0);
-                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
-            }
-            Request::Delete { id, message } => {
-                let change = changes::Change::Delete;
-                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
-            }
-            Request::React { id, message, emoji } => {
-                let change = changes::Change::React(emoji);
-                changes::apply(&self.db, &self.settings, &caller, id, message, change).await
-            }
-            Request::Typing { to, active } => {
-                typing::forward(&self.db, &mut self.typing, &caller, to, active).await
-            }
-            Request::Call {
-                rid,
-                method,
-                params,
-            } => Ok(crate::rpc::call(&self.db, &self.calls, &caller, rid, &method, params).await),
+        let rid = match &request {
+            Request::Call { rid, .. } => Some(rid.clone()),
+            _ => None,
         };
+        let started = std::time::Instant::now();
+        let work = async {
+            match request {
+                request @ (Request::Send { .. } | Request::Receipt { .. }) => {
+                    let alone = [Decoded {
+                        caller: caller.clone(),
+                        request,
+                    }];
+                    in_one_transaction(&self.db, &alone)
+                        .await
+                        .map(|answers| answers.into_iter().flatten().collect())
+                }
+                Request::Sync { after } => sync(&self.db, &caller, after).await,
+                Request::Edit { id, message, body } => {
+                    let change = changes::Change::Edit(body.0);
+                    changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+                }
+                Request::Delete { id, message } => {
+                    let change = changes::Change::Delete;
+                    changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+                }
+                Request::React { id, message, emoji } => {
+                    let change = changes::Change::React(emoji);
+                    changes::apply(&self.db, &self.settings, &caller, id, message, change).await
+                }
+                Request::Typing { to, active } => {
+                    typing::forward(&self.db, &mut self.typing, &caller, to, active).await
+                }
+                Request::Call {
+                    rid,
+                    method,
+                    params,
+                } => Ok(
+                    crate::rpc::call(&self.db, &self.calls, &caller, rid, &method, params).await,
+                ),
+            }
+        };
+        let outcome = bounded(&self.health, work).await;
         metrics::histogram!(PERSIST_SECONDS).record(started.elapsed().as_secs_f64());
         outcome.unwrap_or_else(|err| {
             metrics::counter!(PERSIST_ERRORS).increment(1);
             warn!(error = %err, user, device, "request failed in the database");
-            vec![Out::Event(
-                reply,
-                error(
-                    client_id,
-                    "unavailable",
-                    "the server could not store this; send it again",
-                ),
-            )]
+            vec![Out::Event(reply, unavailable(client_id, rid))]
         })
     }
 }
@@ -726,7 +767,79 @@ pub(crate) fn error(id: Option<String>, code: &str, message: &str) -> Event {
         rid: None,
         code: code.to_owned(),
         message: message.to_owned(),
+        retry_after_ms: None,
     }
+}
+
+/// `unavailable` for the request with client id `id` or call id `rid` (its retry hint is
+/// added in [`Handler::handle_batch`]).
+fn unavailable(id: Option<String>, rid: Option<String>) -> Event {
+    Event::Error {
+        id,
+        rid,
+        code: "unavailable".to_owned(),
+        message: "the server could not do this now; send it again after retry_after_ms".to_owned(),
+        retry_after_ms: None,
+    }
+}
+
+/// The answer to a request refused without trying the database, known to be down.
+fn refuse(decoded: &Decoded) -> Vec<Out> {
+    let (id, rid) = match &decoded.request {
+        Request::Send { id, .. }
+        | Request::Edit { id, .. }
+        | Request::Delete { id, .. }
+        | Request::React { id, .. } => (Some(id.clone()), None),
+        Request::Call { rid, .. } => (None, Some(rid.clone())),
+        // Typing is ephemeral: a refusal would only be noise.
+        Request::Typing { .. } => return Vec::new(),
+        Request::Receipt { .. } | Request::Sync { .. } => (None, None),
+    };
+    vec![Out::Event(
+        decoded.caller.reply.clone(),
+        unavailable(id, rid),
+    )]
+}
+
+/// Why bounded database work failed.
+#[derive(Debug, thiserror::Error)]
+enum WorkError {
+    /// It did not finish within the statement timeout.
+    #[error("no answer from the database within {0:?}")]
+    TimedOut(std::time::Duration),
+    /// The database answered with an error, or could not be reached.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl WorkError {
+    /// Whether this says the database is unreachable or stalled (rather than refusing one
+    /// request): then other requests would fail the same way.
+    fn is_outage(&self) -> bool {
+        match self {
+            WorkError::TimedOut(_) => true,
+            WorkError::Db(err) => crate::db_health::is_outage(err),
+        }
+    }
+}
+
+/// Runs `work` within the statement timeout and records in `health` whether the database
+/// answered. On a timeout the work is dropped: its transaction never commits (or, if the
+/// commit was already sent, the client's resend finds its id stored and gets `sent`).
+async fn bounded<T>(
+    health: &DatabaseHealth,
+    work: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, WorkError> {
+    let outcome = match tokio::time::timeout(health.timeout(), work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(WorkError::Db(err)),
+        Err(_) => Err(WorkError::TimedOut(health.timeout())),
+    };
+    match &outcome {
+        Err(err) if err.is_outage() => health.failed(&err.to_string()),
+        _ => health.succeeded(),
+    }
+    outcome
 }
 
 #[cfg(test)]

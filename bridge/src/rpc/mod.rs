@@ -153,6 +153,8 @@ fn answer_error(caller: &Caller, rid: String, failure: Failure) -> Out {
             rid: Some(rid),
             code: failure.code.to_owned(),
             message: failure.message,
+            // Added for `unavailable` by the messaging worker, which knows the database's state.
+            retry_after_ms: None,
         },
     )
 }

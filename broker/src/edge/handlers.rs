@@ -248,7 +248,19 @@ fn given_up(request: &[u8]) -> Event {
         rid,
         code: "unavailable".to_owned(),
         message: "the server could not handle this request in time; send it again".to_owned(),
+        // The node is far behind: a longer wait than a database hiccup's, jittered so that
+        // the clients given up together do not come back together.
+        retry_after_ms: Some(4000 + jitter_ms(4000)),
     }
+}
+
+/// A number in `0..bound` that differs from call to call (the clock's nanoseconds): spreads
+/// retries, needs no randomness of quality.
+fn jitter_ms(bound: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::from(elapsed.subsec_nanos()));
+    nanos % bound.max(1)
 }
 
 async fn on_subscribe(live: &mut Live<'_>, pkid: u16, filters: Vec<(String, u8)>) {
