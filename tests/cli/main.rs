@@ -11,6 +11,7 @@ use tokio::process::{Child, Command};
 mod admin;
 mod cluster;
 mod durability;
+mod limits;
 mod faults;
 // The harness's proxy, shared by path (the harness crate depends on this one).
 #[allow(unreachable_pub, dead_code)]
