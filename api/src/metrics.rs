@@ -26,3 +26,6 @@ pub fn install() -> Result<PrometheusHandle> {
     *handle = Some(installed.clone());
     Ok(installed)
 }
+
+/// Gauge: HTTP connections being served (at most `http.max_connections`).
+pub(crate) const HTTP_CONNECTIONS: &str = "natter_http_connections";

@@ -59,8 +59,9 @@ pub struct ProcessedImage {
     pub width: u32,
     /// Its height in pixels.
     pub height: u32,
-    /// A JPEG thumbnail of a few KB.
-    pub thumbnail: Vec<u8>,
+    /// A JPEG thumbnail of a few KB; `None` when the image itself is no larger in bytes than
+    /// that thumbnail (a small image), so that it serves as its own thumbnail.
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 /// Decodes `input` (JPEG, PNG, WebP or GIF), applies its EXIF orientation, resizes it to fit
@@ -95,12 +96,17 @@ pub fn process_image(input: &[u8], options: &ImageOptions) -> Result<ProcessedIm
         )
     };
     Ok(ProcessedImage {
+        thumbnail: smaller_than(thumbnail, &bytes),
         bytes,
         mime,
         width,
         height,
-        thumbnail,
     })
+}
+
+/// `thumbnail`, unless the image is no larger: then the image is its own thumbnail.
+fn smaller_than(thumbnail: Vec<u8>, image: &[u8]) -> Option<Vec<u8>> {
+    (thumbnail.len() < image.len()).then_some(thumbnail)
 }
 
 /// A JPEG thumbnail of `input` (any supported image type), for video poster frames.
@@ -159,9 +165,9 @@ fn truncated(format: ImageFormat) -> Error {
 }
 
 fn limits(options: &ImageOptions) -> Limits {
+    // No width or height limit: the decoders would refuse those before `check_pixels` could
+    // say "too many pixels" (413); the pixel limit bounds both sides anyway.
     let mut limits = Limits::default();
-    limits.max_image_width = Some(16384);
-    limits.max_image_height = Some(16384);
     // RGBA at 16 bits per channel, plus room for the decoder's own buffers.
     limits.max_alloc = Some(
         options
@@ -223,9 +229,9 @@ fn thumbnail(image: &DynamicImage, options: &ImageOptions) -> Result<Vec<u8>> {
 /// drops comments and application extensions, and scaled down when over the limit.
 fn process_gif(input: &[u8], options: &ImageOptions) -> Result<ProcessedImage> {
     let mut decoder = GifDecoder::new(Cursor::new(input)).map_err(Error::Decode)?;
-    decoder.set_limits(limits(options)).map_err(Error::Decode)?;
     let (width, height) = decoder.dimensions();
     check_pixels(width, height, 1, options)?;
+    decoder.set_limits(limits(options)).map_err(Error::Decode)?;
     let mut frames = Vec::new();
     for frame in decoder.into_frames() {
         let frame = frame.map_err(Error::Decode)?;
@@ -267,11 +273,11 @@ fn process_gif(input: &[u8], options: &ImageOptions) -> Result<ProcessedImage> {
         }
     }
     Ok(ProcessedImage {
+        thumbnail: smaller_than(thumbnail, &bytes),
         bytes,
         mime: "image/gif",
         width: new_width,
         height: new_height,
-        thumbnail,
     })
 }
 
@@ -295,7 +301,18 @@ mod tests {
         };
         let out = process_image(&jpeg(1024, 512), &options).expect("processes");
         assert_eq!((out.width, out.height, out.mime), (256, 128, "image/jpeg"));
-        assert!(out.thumbnail.len() < 8 * 1024, "{}", out.thumbnail.len());
+        let thumbnail = out
+            .thumbnail
+            .expect("a large photo has a thumbnail of its own");
+        assert!(thumbnail.len() < 8 * 1024, "{}", thumbnail.len());
+    }
+
+    #[test]
+    fn a_small_image_is_its_own_thumbnail() {
+        for small in [jpeg(8, 8), jpeg(40, 30)] {
+            let out = process_image(&small, &ImageOptions::default()).expect("processes");
+            assert!(out.thumbnail.is_none(), "{} bytes", out.bytes.len());
+        }
     }
 
     #[test]

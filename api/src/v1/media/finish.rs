@@ -189,7 +189,9 @@ pub(super) async fn finish(
         attributes(s3, output.mime, disposition),
     )
     .await?;
-    let mut thumbnail_key = None;
+    // A small image is its own thumbnail: one object, named twice (never a thumbnail larger
+    // than the image).
+    let mut thumbnail_key = output.own_thumbnail.then(|| storage_key.clone());
     if let Some(thumbnail) = output.thumbnail {
         let key = format!("{storage_key}.thumb.jpg");
         let stored = put_object(
@@ -230,7 +232,7 @@ pub(super) async fn finish(
         }),
         Err(err) => {
             let mut keys = vec![storage_key.as_str()];
-            keys.extend(thumbnail_key.as_deref());
+            keys.extend(thumbnail_key.as_deref().filter(|key| *key != storage_key));
             discard(ctx.store.as_ref(), &keys).await;
             Err(ApiError::internal(&err))
         }
@@ -245,6 +247,8 @@ struct Output {
     height: Option<u32>,
     duration_ms: Option<i64>,
     thumbnail: Option<Vec<u8>>,
+    /// The stored image serves as its own thumbnail.
+    own_thumbnail: bool,
 }
 
 /// Bytes to store: in memory, or a file (the staged upload itself or a transcode).
@@ -279,6 +283,7 @@ async fn process(
         height: None,
         duration_ms: None,
         thumbnail: None,
+        own_thumbnail: false,
     };
     if encrypted {
         // The client compressed before it encrypted; the server cannot and must not look.
@@ -300,7 +305,8 @@ async fn process(
                 width: Some(processed.width),
                 height: Some(processed.height),
                 duration_ms: None,
-                thumbnail: Some(processed.thumbnail),
+                own_thumbnail: processed.thumbnail.is_none(),
+                thumbnail: processed.thumbnail,
             })
         }
         Kind::Audio => {
@@ -319,6 +325,7 @@ async fn process(
                 height: None,
                 duration_ms: done.duration_ms,
                 thumbnail: None,
+                own_thumbnail: false,
             })
         }
         Kind::Video => {
@@ -338,6 +345,7 @@ async fn process(
                 height: None,
                 duration_ms: done.duration_ms,
                 thumbnail,
+                own_thumbnail: false,
             })
         }
         Kind::File => Ok(as_uploaded(resolved.mime)),
