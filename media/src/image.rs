@@ -109,6 +109,23 @@ fn smaller_than(thumbnail: Vec<u8>, image: &[u8]) -> Option<Vec<u8>> {
     (thumbnail.len() < image.len()).then_some(thumbnail)
 }
 
+/// How many pixels decoding `input` would produce, read from its header alone (cheap): width
+/// × height, or `max_pixels` for a GIF, whose frames (each a full canvas) are only known by
+/// decoding them all. Lets callers budget memory before they decode.
+///
+/// # Errors
+/// [`Error::Decode`] when the header is not that of a supported image.
+pub fn pixels_to_decode(input: &[u8], options: &ImageOptions) -> Result<u64> {
+    let reader = ImageReader::new(Cursor::new(input))
+        .with_guessed_format()
+        .map_err(|err| Error::Decode(image::ImageError::IoError(err)))?;
+    if reader.format() == Some(ImageFormat::Gif) {
+        return Ok(options.max_pixels);
+    }
+    let (width, height) = reader.into_dimensions().map_err(Error::Decode)?;
+    Ok(u64::from(width) * u64::from(height))
+}
+
 /// A JPEG thumbnail of `input` (any supported image type), for video poster frames.
 ///
 /// # Errors

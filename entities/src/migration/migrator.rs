@@ -45,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::migration::m20261128_000020_add_media_details::Migration),
             Box::new(crate::migration::m20261128_000021_create_media_uploads::Migration),
             Box::new(crate::migration::m20261128_000022_index_messages_media_id::Migration),
+            Box::new(crate::migration::m20261204_000001_create_code_requests::Migration),
         ]
     }
 }
