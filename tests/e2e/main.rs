@@ -5,6 +5,7 @@ mod accounts;
 mod client;
 mod edge;
 mod edge_hostile;
+mod edge_http;
 mod edge_session;
 mod groups;
 mod health;
