@@ -234,11 +234,6 @@ mod tests {
         assert_eq!(seconds_until(10_001, 0), 11);
         assert_eq!(seconds_until(0, 5), 1);
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn addresses_and_numbers_are_grouped() {

@@ -124,7 +124,12 @@ async fn serve_connection(
         result = connection.as_mut() => result,
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
-            connection.await
+            // Idle connections close at once; a request in flight gets as long as a client
+            // gets for a request head, so that a half-sent head cannot hold up shutdown.
+            match tokio::time::timeout(limits.header_read_timeout, connection).await {
+                Ok(result) => result,
+                Err(_) => return,
+            }
         }
     };
     if let Err(err) = result {

@@ -59,8 +59,8 @@ pub struct ProcessedImage {
     pub width: u32,
     /// Its height in pixels.
     pub height: u32,
-    /// A JPEG thumbnail of a few KB; `None` when the image itself is no larger in bytes than
-    /// that thumbnail (a small image), so that it serves as its own thumbnail.
+    /// A JPEG thumbnail of a few KB; `None` when the image serves as its own thumbnail (it
+    /// fits the thumbnail's size, or is no larger in bytes than the thumbnail would be).
     pub thumbnail: Option<Vec<u8>>,
 }
 
@@ -96,7 +96,7 @@ pub fn process_image(input: &[u8], options: &ImageOptions) -> Result<ProcessedIm
         )
     };
     Ok(ProcessedImage {
-        thumbnail: smaller_than(thumbnail, &bytes),
+        thumbnail: separate_thumbnail(thumbnail, &bytes, (width, height), options),
         bytes,
         mime,
         width,
@@ -104,9 +104,17 @@ pub fn process_image(input: &[u8], options: &ImageOptions) -> Result<ProcessedIm
     })
 }
 
-/// `thumbnail`, unless the image is no larger: then the image is its own thumbnail.
-fn smaller_than(thumbnail: Vec<u8>, image: &[u8]) -> Option<Vec<u8>> {
-    (thumbnail.len() < image.len()).then_some(thumbnail)
+/// `thumbnail`, unless the image is its own thumbnail: when it already fits the thumbnail's
+/// size, or is no larger in bytes.
+fn separate_thumbnail(
+    thumbnail: Vec<u8>,
+    image: &[u8],
+    (width, height): (u32, u32),
+    options: &ImageOptions,
+) -> Option<Vec<u8>> {
+    let max = options.thumbnail_max_dimension;
+    let fits = width <= max && height <= max;
+    (!fits && thumbnail.len() < image.len()).then_some(thumbnail)
 }
 
 /// How many pixels decoding `input` would produce, read from its header alone (cheap): width
@@ -230,7 +238,12 @@ fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>> {
 /// A JPEG of at most `thumbnail_max_dimension` pixels a side, transparency over white.
 fn thumbnail(image: &DynamicImage, options: &ImageOptions) -> Result<Vec<u8>> {
     let max = options.thumbnail_max_dimension;
-    let small = image.thumbnail(max, max).to_rgba8();
+    // Never scaled up: a thumbnail larger than its image only costs bytes.
+    let small = if image.width() <= max && image.height() <= max {
+        image.to_rgba8()
+    } else {
+        image.thumbnail(max, max).to_rgba8()
+    };
     let flattened = RgbImage::from_fn(small.width(), small.height(), |x, y| {
         let [r, g, b, a] = small.get_pixel(x, y).0;
         let over_white = |c: u8| {
@@ -290,7 +303,7 @@ fn process_gif(input: &[u8], options: &ImageOptions) -> Result<ProcessedImage> {
         }
     }
     Ok(ProcessedImage {
-        thumbnail: smaller_than(thumbnail, &bytes),
+        thumbnail: separate_thumbnail(thumbnail, &bytes, (new_width, new_height), options),
         bytes,
         mime: "image/gif",
         width: new_width,
@@ -325,10 +338,32 @@ mod tests {
     }
 
     #[test]
-    fn a_small_image_is_its_own_thumbnail() {
-        for small in [jpeg(8, 8), jpeg(40, 30)] {
+    fn a_thumbnail_is_never_larger_than_its_image() {
+        for small in [
+            jpeg(1, 1),
+            jpeg(8, 8),
+            jpeg(40, 30),
+            jpeg(96, 96),
+            jpeg(120, 90),
+        ] {
             let out = process_image(&small, &ImageOptions::default()).expect("processes");
-            assert!(out.thumbnail.is_none(), "{} bytes", out.bytes.len());
+            let thumbnail = out.thumbnail.as_ref().map_or(out.bytes.len(), Vec::len);
+            assert!(
+                thumbnail <= out.bytes.len(),
+                "{}x{}: thumbnail {thumbnail} bytes, image {} bytes",
+                out.width,
+                out.height,
+                out.bytes.len()
+            );
+        }
+        for small in [jpeg(1, 1), jpeg(96, 96)] {
+            let out = process_image(&small, &ImageOptions::default()).expect("processes");
+            assert!(
+                out.thumbnail.is_none(),
+                "{}x{} has a thumbnail",
+                out.width,
+                out.height
+            );
         }
     }
 

@@ -207,8 +207,12 @@ async fn stalled_http_clients_neither_starve_mqtt_nor_stay_open() -> anyhow::Res
 fn flat_png(side: u32, shade: u8) -> anyhow::Result<Vec<u8>> {
     let image = RgbImage::from_pixel(side, side, Rgb([shade, 100, 200]));
     let mut png = Vec::new();
-    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Sub)
-        .write_image(image.as_raw(), side, side, image::ExtendedColorType::Rgb8)?;
+    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Sub).write_image(
+        image.as_raw(),
+        side,
+        side,
+        image::ExtendedColorType::Rgb8,
+    )?;
     Ok(png)
 }
 
