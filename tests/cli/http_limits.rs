@@ -198,6 +198,16 @@ async fn stalled_http_clients_neither_starve_mqtt_nor_stay_open() -> anyhow::Res
         "a stalled body held its connection for 10 s"
     );
 
+    // So is a keep-alive connection left idle after its answer, after the header timeout.
+    let mut idle = TcpStream::connect(&server.http).await?;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await?;
+    let closed = tokio::time::timeout(Duration::from_secs(10), closed_by_server(idle)).await;
+    assert!(
+        closed.is_ok(),
+        "an idle keep-alive connection stayed open 10 s"
+    );
+
     let health = reqwest::get(format!("http://{}/healthz", server.http)).await?;
     assert_eq!(health.status(), 200);
     Ok(())
