@@ -94,9 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// When the database has no natter schema, or cannot be reached or migrated.
-async fn open_existing_database(
-    settings: &Settings,
-) -> anyhow::Result<sea_orm::DatabaseConnection> {
+async fn open_existing_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
     use sea_orm::ConnectionTrait;
     let name = settings.database_url_redacted();
     let refuse = || {

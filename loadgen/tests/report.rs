@@ -138,9 +138,7 @@ impl Drop for Baseline {
 /// Starts Debian's `mosquitto` (on the PATH or in /usr/sbin) with a config of its own in `dir`
 /// and waits until it accepts connections.
 fn start_baseline(dir: &Path) -> anyhow::Result<Baseline> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let config = dir.join("mosquitto.conf");
     std::fs::write(
         &config,
@@ -187,13 +185,7 @@ fn a_quick_report_has_every_section_with_figures_and_a_plot() -> anyhow::Result<
     let out = dir.path().join("BENCHMARKS.md");
     let mut command = Command::new(LOADGEN);
     command
-        .args([
-            "report",
-            "--quick",
-            "--baseline",
-            &baseline_addr,
-            "--natter",
-        ])
+        .args(["report", "--quick", "--baseline", &baseline_addr, "--natter"])
         .arg(&natter)
         .arg("--out")
         .arg(&out)

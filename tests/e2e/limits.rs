@@ -23,9 +23,7 @@ fn varint_len(value: usize) -> usize {
 /// A JSON `send` whose QoS 1 PUBLISH on `topic` (MQTT 5, no properties) is exactly `packet`
 /// bytes long: the body fills what the envelope leaves, and trailing spaces the rest.
 fn send_of_packet_size(topic: &str, to: i64, packet: usize) -> Vec<u8> {
-    let envelope = |body: &str| {
-        format!(r#"{{"type":"send","id":"big","to":{{"user":{to}}},"body":"{body}"}}"#)
-    };
+    let envelope = |body: &str| format!(r#"{{"type":"send","id":"big","to":{{"user":{to}}},"body":"{body}"}}"#);
     // Fixed header byte, topic length + topic, packet id, properties length (v5).
     let overhead = |payload: usize| {
         let remaining = 2 + topic.len() + 2 + 1 + payload;

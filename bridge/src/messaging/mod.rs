@@ -177,12 +177,7 @@ fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
             encode(&refusal)
         }
         _ => {
-            warn!(
-                topic,
-                bytes = packet,
-                limit = max_packet,
-                "an event over the packet limit was not sent"
-            );
+            warn!(topic, bytes = packet, limit = max_packet, "an event over the packet limit was not sent");
             None
         }
     }
