@@ -220,6 +220,12 @@ fn fit(image: DynamicImage, max_dimension: u32) -> DynamicImage {
     if width <= max_dimension && height <= max_dimension {
         return image;
     }
+    if width.max(height) / 2 >= max_dimension {
+        // Halving or more: area averaging, which writes the output directly. The filtered
+        // resize keeps a 16-byte-per-pixel buffer of width × new height (260 MB for a
+        // 7,900-pixel-wide photo scaled to 2,048), more than the decoded image itself.
+        return image.thumbnail(max_dimension, max_dimension);
+    }
     image.resize(max_dimension, max_dimension, FilterType::Triangle)
 }
 
