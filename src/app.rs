@@ -100,8 +100,14 @@ impl App {
         let database = crate::db::connect_and_migrate(&settings).await?;
         let mut cluster = None;
         let database_health = Arc::new(DatabaseHealth::new(settings.database.statement_timeout()));
+        // Every role serves HTTP; the broker's MQTT connections are what the limit is for.
+        let mqtt_connections = if role.runs_broker() {
+            settings.mqtt.max_connections
+        } else {
+            0
+        };
+        let open_files = crate::limits::raise_open_files(mqtt_connections);
         let (broker, edge, presence) = if role.runs_broker() {
-            crate::limits::raise_open_files(settings.mqtt.max_connections);
             let broker = Broker::spawn(&settings.mqtt, service_password.clone())?;
             broker.wait_ready(BROKER_READY_TIMEOUT).await?;
             let auth = Arc::new(AccountsAuthenticator::new(database.clone()));
@@ -186,7 +192,15 @@ impl App {
             redis,
             role.runs_bridge().then(|| bridge_ready.subscribe()),
         );
-        let http = natter_api::bind(settings.http.listen, probes, metrics, api).await?;
+        let limits = natter_api::ConnectionLimits {
+            max_connections: crate::limits::http_connections(
+                settings.http.max_connections,
+                open_files,
+            ),
+            header_read_timeout: settings.http.header_read_timeout(),
+            body_read_timeout: settings.http.body_read_timeout(),
+        };
+        let http = natter_api::bind(settings.http.listen, probes, metrics, api, limits).await?;
         let http_addr = http.local_addr()?;
         info!(
             http = %http_addr,

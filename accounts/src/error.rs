@@ -213,6 +213,20 @@ pub enum Error {
         /// Seconds until the next UTC day.
         retry_after_secs: u64,
     },
+    /// Too many codes were asked for from one client address, or for one block of numbers,
+    /// this hour.
+    #[error(
+        "too many codes were asked for from {source_kind} this hour (at most {limit}); try \
+         again in {retry_after_secs} s"
+    )]
+    TooManyCodeRequests {
+        /// `this address` or `these numbers`.
+        source_kind: &'static str,
+        /// The hourly limit (`accounts.code_hourly_limit_per_ip` or `…_per_prefix`).
+        limit: u32,
+        /// Seconds until the next hour.
+        retry_after_secs: u64,
+    },
     /// A database step of an accounts operation failed.
     #[error("failed to {operation}")]
     Database {
@@ -258,7 +272,9 @@ impl Error {
             Error::CannotBlockSelf => "cannot_block_self",
             Error::NotPermitted { .. } => "forbidden",
             Error::TooManyContacts { .. } => "too_many_contacts",
-            Error::RateLimited { .. } | Error::TooManyCodes { .. } => "rate_limited",
+            Error::RateLimited { .. }
+            | Error::TooManyCodes { .. }
+            | Error::TooManyCodeRequests { .. } => "rate_limited",
             Error::InvalidRole { .. }
             | Error::GenerateSecret(_)
             | Error::CreateUser(_)
@@ -283,6 +299,9 @@ impl Error {
                 retry_after_secs, ..
             }
             | Error::TooManyCodes {
+                retry_after_secs, ..
+            }
+            | Error::TooManyCodeRequests {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,

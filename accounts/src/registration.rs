@@ -10,6 +10,8 @@
 //! tells the broker, from [`Verified::revoked_device_ids`]). Other platforms add a companion.
 //! The inbox belongs to the user, not the device, so nothing sent to the account is lost.
 
+use std::net::IpAddr;
+
 use natter_config::AccountsSettings;
 use natter_entities::{contacts, devices, otp_codes, primary_devices, users};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -24,7 +26,7 @@ use crate::clock::now_ms;
 use crate::code;
 use crate::devices::{is_phone, validate_name, validate_platform};
 use crate::error::{Error, Result, db_error};
-use crate::limits::{count_code, seconds_until};
+use crate::limits::{count_code, count_code_request, seconds_until};
 use crate::phone;
 use crate::provisioning::{credentials, insert_device, insert_user};
 use crate::role::Role;
@@ -88,17 +90,20 @@ pub struct Verified {
     pub revoked_device_ids: Vec<i64>,
 }
 
-/// Sends a new one-time code to `request.phone` through `sender`.
+/// Sends a new one-time code to `request.phone` through `sender`, asked for from `source`
+/// (the client's address; `None` when unknown, which skips the per-address limit).
 ///
 /// # Errors
-/// [`Error::InvalidPhone`], [`Error::ResendTooSoon`], [`Error::TooManyCodes`] (every request
-/// that passes the cooldown counts, sent or not), [`Error::SendSms`] (the code is then
-/// forgotten, so asking again at once works), [`Error::GenerateSecret`], [`Error::Database`].
+/// [`Error::InvalidPhone`], [`Error::ResendTooSoon`], [`Error::TooManyCodeRequests`] (per
+/// address and per block of numbers per hour), [`Error::TooManyCodes`] (every request that
+/// passes the cooldown counts, sent or not), [`Error::SendSms`] (the code is then forgotten,
+/// so asking again at once works), [`Error::GenerateSecret`], [`Error::Database`].
 pub async fn request_code(
     db: &DatabaseConnection,
     settings: &AccountsSettings,
     sender: &dyn SmsSender,
     request: RegisterRequest,
+    source: Option<IpAddr>,
 ) -> Result<CodeSent> {
     let db_error = db_error("store a one-time code");
     let phone = phone::normalize(&request.phone)?;
@@ -117,6 +122,7 @@ pub async fn request_code(
     {
         return Err(too_soon(pending.last_sent_at));
     }
+    count_code_request(db, settings, source, &phone, now).await?;
     count_code(db, settings, &phone, now).await?;
     let code = code::generate()?;
     let code_hash = code::hash(pepper(settings), &phone, &code);

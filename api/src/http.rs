@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::connections::ConnectionLimits;
 use crate::error::{Error, Result};
 use crate::health::{self, Probe};
 
@@ -20,6 +21,7 @@ pub struct HttpServer {
     listener: TcpListener,
     state: AppState,
     api: Option<Router>,
+    limits: ConnectionLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -29,7 +31,8 @@ struct AppState {
 }
 
 /// Binds the HTTP listener on `addr`, with `probes` behind `/healthz`, `metrics` behind
-/// `/metrics` and, when given, the `/v1` API of [`crate::v1::router`].
+/// `/metrics` and, when given, the `/v1` API of [`crate::v1::router`], serving connections
+/// under `limits`.
 ///
 /// # Errors
 /// [`Error::Bind`] when the address is taken or not allowed.
@@ -38,6 +41,7 @@ pub async fn bind(
     probes: Vec<Probe>,
     metrics: PrometheusHandle,
     api: Option<Router>,
+    limits: ConnectionLimits,
 ) -> Result<HttpServer> {
     let listener = TcpListener::bind(addr)
         .await
@@ -49,6 +53,7 @@ pub async fn bind(
             metrics,
         },
         api,
+        limits,
     })
 }
 
@@ -61,10 +66,11 @@ impl HttpServer {
         self.listener.local_addr().map_err(Error::Serve)
     }
 
-    /// Serves until `shutdown` is cancelled, then finishes the requests in flight.
+    /// Serves until `shutdown` is cancelled, then finishes the requests in flight. Accept
+    /// errors (such as running out of descriptors) are logged and retried, never fatal.
     ///
     /// # Errors
-    /// [`Error::Serve`] when the server fails.
+    /// None so far; the `Result` leaves room for failures a caller must hear about.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<()> {
         let mut app = Router::new()
             .route("/healthz", get(healthz))
@@ -73,10 +79,8 @@ impl HttpServer {
         if let Some(api) = self.api {
             app = app.merge(api);
         }
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .map_err(Error::Serve)
+        crate::connections::serve(self.listener, app, self.limits, shutdown).await;
+        Ok(())
     }
 }
 

@@ -26,3 +26,10 @@ pub fn install() -> Result<PrometheusHandle> {
     *handle = Some(installed.clone());
     Ok(installed)
 }
+
+/// Gauge: HTTP connections being served (at most `http.max_connections`).
+pub(crate) const HTTP_CONNECTIONS: &str = "natter_http_connections";
+
+/// Gauge: decoded pixels reserved by images being processed (at most
+/// `media.max_pixels_in_flight`).
+pub(crate) const MEDIA_PIXELS_IN_FLIGHT: &str = "natter_media_pixels_in_flight";

@@ -62,6 +62,20 @@ pub struct AccountsSettings {
     pub code_resend_cooldown_secs: u64,
     /// Codes one phone number may be sent per UTC day (`accounts.code_daily_limit`, default 10).
     pub code_daily_limit: u32,
+    /// Code requests one client address (an IPv6 one as its /64) may make per hour
+    /// (`accounts.code_hourly_limit_per_ip`, default 30).
+    pub code_hourly_limit_per_ip: u32,
+    /// Code requests for one block of numbers may be made per hour
+    /// (`accounts.code_hourly_limit_per_prefix`, default 30); see `code_prefix_block_digits`.
+    pub code_hourly_limit_per_prefix: u32,
+    /// A block of numbers is a number without its last this many digits
+    /// (`accounts.code_prefix_block_digits`, default 3: blocks of 1,000 numbers).
+    pub code_prefix_block_digits: u32,
+    /// Proxies in front of natter that append the client's address to `X-Forwarded-For`
+    /// (`accounts.trusted_proxy_hops`, default 0: the peer address is the client's). With
+    /// n > 0 the client is the n-th address from the right; never set it without a proxy,
+    /// or clients choose their own address.
+    pub trusted_proxy_hops: u32,
     /// Live devices per account, the phone included (`accounts.max_devices`, default 5).
     pub max_devices: u32,
     /// New numbers one account may check per UTC day (`accounts.contacts_daily_limit`,
@@ -82,6 +96,10 @@ impl Default for AccountsSettings {
             code_max_attempts: 5,
             code_resend_cooldown_secs: 60,
             code_daily_limit: 10,
+            code_hourly_limit_per_ip: 30,
+            code_hourly_limit_per_prefix: 30,
+            code_prefix_block_digits: 3,
+            trusted_proxy_hops: 0,
             max_devices: 5,
             contacts_daily_limit: 1000,
         }
@@ -127,6 +145,14 @@ impl AccountsSettings {
         at_least_one("accounts.code_ttl_secs", self.code_ttl_secs)?;
         at_least_one("accounts.code_max_attempts", self.code_max_attempts)?;
         at_least_one("accounts.code_daily_limit", self.code_daily_limit)?;
+        at_least_one(
+            "accounts.code_hourly_limit_per_ip",
+            self.code_hourly_limit_per_ip,
+        )?;
+        at_least_one(
+            "accounts.code_hourly_limit_per_prefix",
+            self.code_hourly_limit_per_prefix,
+        )?;
         at_least_one("accounts.max_devices", self.max_devices)?;
         at_least_one("accounts.contacts_daily_limit", self.contacts_daily_limit)
     }

@@ -55,6 +55,10 @@ pub struct MediaSettings {
     pub transcode_timeout_secs: u64,
     /// Uploads processed at once per process (`media.processing_concurrency`).
     pub processing_concurrency: u32,
+    /// Decoded pixels all images being processed at once may hold, per process
+    /// (`media.max_pixels_in_flight`, default 64000000: memory grows with pixels, not with
+    /// uploads). An image waits until its pixels fit; one larger than the budget runs alone.
+    pub max_pixels_in_flight: u64,
     /// Lifetime of signed download and upload URLs, seconds (`media.url_ttl_secs`).
     pub url_ttl_secs: u64,
     /// Key that signs local download URLs; `None`: generated once into
@@ -99,6 +103,7 @@ impl Default for MediaSettings {
             video_max_height: 720,
             transcode_timeout_secs: 300,
             processing_concurrency: 2,
+            max_pixels_in_flight: 64_000_000,
             url_ttl_secs: 300,
             signing_key: None,
             public_url: None,
@@ -140,6 +145,7 @@ impl MediaSettings {
         at_least_one("media.video_bitrate_kbps", self.video_bitrate_kbps)?;
         at_least_one("media.transcode_timeout_secs", self.transcode_timeout_secs)?;
         at_least_one("media.processing_concurrency", self.processing_concurrency)?;
+        at_least_one("media.max_pixels_in_flight", self.max_pixels_in_flight)?;
         at_least_one("media.url_ttl_secs", self.url_ttl_secs)?;
         at_least_one("media.upload_ttl_secs", self.upload_ttl_secs)?;
         for (key, value) in [

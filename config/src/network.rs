@@ -75,6 +75,36 @@ pub struct MqttSettings {
 pub struct HttpSettings {
     /// HTTP listener (`http.listen`, default `0.0.0.0:8080`).
     pub listen: SocketAddr,
+    /// Concurrent HTTP connections (`http.max_connections`, default 1024), apart from MQTT's;
+    /// never more than a quarter of the open-files limit, so that MQTT keeps its descriptors.
+    /// Further connections wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's head, in milliseconds
+    /// (`http.header_read_timeout_ms`, default 10000); also bounds an idle keep-alive
+    /// connection. See [`HttpSettings::header_read_timeout`].
+    pub header_read_timeout_ms: u64,
+    /// Longest pause while a request body is read, in milliseconds
+    /// (`http.body_read_timeout_ms`, default 30000): a body that stops arriving is refused
+    /// with `408`. See [`HttpSettings::body_read_timeout`].
+    pub body_read_timeout_ms: u64,
+}
+
+impl HttpSettings {
+    /// How long a client may take to send a request's head.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// Longest pause while a request body is read.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        at_least_one("http.max_connections", self.max_connections)?;
+        at_least_one("http.header_read_timeout_ms", self.header_read_timeout_ms)?;
+        at_least_one("http.body_read_timeout_ms", self.body_read_timeout_ms)
+    }
 }
 
 /// How the bridge connects to the broker (`[bridge]`, `NATTER__BRIDGE__*`).

@@ -69,6 +69,7 @@ impl Settings {
             return Err(Error::invalid("data_dir", "must not be empty"));
         }
         self.mqtt.validate()?;
+        self.http.validate()?;
         self.database.validate()?;
         self.redis.validate()?;
         self.storage.validate()?;

@@ -10,6 +10,7 @@
 //! Schema changes go in new migrations (`src/migration/`); applied migrations are never edited.
 
 pub mod blocks;
+pub mod code_requests;
 pub mod code_sends;
 pub mod contact_lookups;
 pub mod contacts;

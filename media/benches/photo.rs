@@ -51,6 +51,9 @@ fn main() {
         processed.bytes.len(),
         original.len() as f64 / processed.bytes.len() as f64
     );
-    println!("thumbnail: {} bytes", processed.thumbnail.len());
+    match &processed.thumbnail {
+        Some(thumbnail) => println!("thumbnail: {} bytes", thumbnail.len()),
+        None => println!("thumbnail: the image itself"),
+    }
     println!("time: best of {runs}: {:.0} ms", best * 1000.0);
 }

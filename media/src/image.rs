@@ -59,8 +59,9 @@ pub struct ProcessedImage {
     pub width: u32,
     /// Its height in pixels.
     pub height: u32,
-    /// A JPEG thumbnail of a few KB.
-    pub thumbnail: Vec<u8>,
+    /// A JPEG thumbnail of a few KB; `None` when the image serves as its own thumbnail (it
+    /// fits the thumbnail's size, or is no larger in bytes than the thumbnail would be).
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 /// Decodes `input` (JPEG, PNG, WebP or GIF), applies its EXIF orientation, resizes it to fit
@@ -95,12 +96,42 @@ pub fn process_image(input: &[u8], options: &ImageOptions) -> Result<ProcessedIm
         )
     };
     Ok(ProcessedImage {
+        thumbnail: separate_thumbnail(thumbnail, &bytes, (width, height), options),
         bytes,
         mime,
         width,
         height,
-        thumbnail,
     })
+}
+
+/// `thumbnail`, unless the image is its own thumbnail: when it already fits the thumbnail's
+/// size, or is no larger in bytes.
+fn separate_thumbnail(
+    thumbnail: Vec<u8>,
+    image: &[u8],
+    (width, height): (u32, u32),
+    options: &ImageOptions,
+) -> Option<Vec<u8>> {
+    let max = options.thumbnail_max_dimension;
+    let fits = width <= max && height <= max;
+    (!fits && thumbnail.len() < image.len()).then_some(thumbnail)
+}
+
+/// How many pixels decoding `input` would produce, read from its header alone (cheap): width
+/// × height, or `max_pixels` for a GIF, whose frames (each a full canvas) are only known by
+/// decoding them all. Lets callers budget memory before they decode.
+///
+/// # Errors
+/// [`Error::Decode`] when the header is not that of a supported image.
+pub fn pixels_to_decode(input: &[u8], options: &ImageOptions) -> Result<u64> {
+    let reader = ImageReader::new(Cursor::new(input))
+        .with_guessed_format()
+        .map_err(|err| Error::Decode(image::ImageError::IoError(err)))?;
+    if reader.format() == Some(ImageFormat::Gif) {
+        return Ok(options.max_pixels);
+    }
+    let (width, height) = reader.into_dimensions().map_err(Error::Decode)?;
+    Ok(u64::from(width) * u64::from(height))
 }
 
 /// A JPEG thumbnail of `input` (any supported image type), for video poster frames.
@@ -159,9 +190,9 @@ fn truncated(format: ImageFormat) -> Error {
 }
 
 fn limits(options: &ImageOptions) -> Limits {
+    // No width or height limit: the decoders would refuse those before `check_pixels` could
+    // say "too many pixels" (413); the pixel limit bounds both sides anyway.
     let mut limits = Limits::default();
-    limits.max_image_width = Some(16384);
-    limits.max_image_height = Some(16384);
     // RGBA at 16 bits per channel, plus room for the decoder's own buffers.
     limits.max_alloc = Some(
         options
@@ -189,6 +220,12 @@ fn fit(image: DynamicImage, max_dimension: u32) -> DynamicImage {
     if width <= max_dimension && height <= max_dimension {
         return image;
     }
+    if width.max(height) / 2 >= max_dimension {
+        // Halving or more: area averaging, which writes the output directly. The filtered
+        // resize keeps a 16-byte-per-pixel buffer of width × new height (260 MB for a
+        // 7,900-pixel-wide photo scaled to 2,048), more than the decoded image itself.
+        return image.thumbnail(max_dimension, max_dimension);
+    }
     image.resize(max_dimension, max_dimension, FilterType::Triangle)
 }
 
@@ -207,7 +244,12 @@ fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>> {
 /// A JPEG of at most `thumbnail_max_dimension` pixels a side, transparency over white.
 fn thumbnail(image: &DynamicImage, options: &ImageOptions) -> Result<Vec<u8>> {
     let max = options.thumbnail_max_dimension;
-    let small = image.thumbnail(max, max).to_rgba8();
+    // Never scaled up: a thumbnail larger than its image only costs bytes.
+    let small = if image.width() <= max && image.height() <= max {
+        image.to_rgba8()
+    } else {
+        image.thumbnail(max, max).to_rgba8()
+    };
     let flattened = RgbImage::from_fn(small.width(), small.height(), |x, y| {
         let [r, g, b, a] = small.get_pixel(x, y).0;
         let over_white = |c: u8| {
@@ -223,9 +265,9 @@ fn thumbnail(image: &DynamicImage, options: &ImageOptions) -> Result<Vec<u8>> {
 /// drops comments and application extensions, and scaled down when over the limit.
 fn process_gif(input: &[u8], options: &ImageOptions) -> Result<ProcessedImage> {
     let mut decoder = GifDecoder::new(Cursor::new(input)).map_err(Error::Decode)?;
-    decoder.set_limits(limits(options)).map_err(Error::Decode)?;
     let (width, height) = decoder.dimensions();
     check_pixels(width, height, 1, options)?;
+    decoder.set_limits(limits(options)).map_err(Error::Decode)?;
     let mut frames = Vec::new();
     for frame in decoder.into_frames() {
         let frame = frame.map_err(Error::Decode)?;
@@ -267,11 +309,11 @@ fn process_gif(input: &[u8], options: &ImageOptions) -> Result<ProcessedImage> {
         }
     }
     Ok(ProcessedImage {
+        thumbnail: separate_thumbnail(thumbnail, &bytes, (new_width, new_height), options),
         bytes,
         mime: "image/gif",
         width: new_width,
         height: new_height,
-        thumbnail,
     })
 }
 
@@ -295,7 +337,40 @@ mod tests {
         };
         let out = process_image(&jpeg(1024, 512), &options).expect("processes");
         assert_eq!((out.width, out.height, out.mime), (256, 128, "image/jpeg"));
-        assert!(out.thumbnail.len() < 8 * 1024, "{}", out.thumbnail.len());
+        let thumbnail = out
+            .thumbnail
+            .expect("a large photo has a thumbnail of its own");
+        assert!(thumbnail.len() < 8 * 1024, "{}", thumbnail.len());
+    }
+
+    #[test]
+    fn a_thumbnail_is_never_larger_than_its_image() {
+        for small in [
+            jpeg(1, 1),
+            jpeg(8, 8),
+            jpeg(40, 30),
+            jpeg(96, 96),
+            jpeg(120, 90),
+        ] {
+            let out = process_image(&small, &ImageOptions::default()).expect("processes");
+            let thumbnail = out.thumbnail.as_ref().map_or(out.bytes.len(), Vec::len);
+            assert!(
+                thumbnail <= out.bytes.len(),
+                "{}x{}: thumbnail {thumbnail} bytes, image {} bytes",
+                out.width,
+                out.height,
+                out.bytes.len()
+            );
+        }
+        for small in [jpeg(1, 1), jpeg(96, 96)] {
+            let out = process_image(&small, &ImageOptions::default()).expect("processes");
+            assert!(
+                out.thumbnail.is_none(),
+                "{}x{} has a thumbnail",
+                out.width,
+                out.height
+            );
+        }
     }
 
     #[test]

@@ -16,9 +16,10 @@ pub enum Target {
     Group(i64),
 }
 
-/// What a device publishes on `u/{me}/out`.
+/// What a device publishes on `u/{me}/out`. Fields this server does not know are ignored, so
+/// that a client written for a newer server still works here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Request {
     /// Send a message.
     Send {
@@ -339,8 +340,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_and_bad_base64_are_refused() {
-        assert!(serde_json::from_str::<Request>(r#"{"type":"sync","after":1,"x":2}"#).is_err());
+    fn unknown_fields_are_ignored_so_newer_clients_work() {
+        let request: Request = serde_json::from_str(
+            r#"{"type":"sync","after":1,"page":50,"since_client_version":"9.1"}"#,
+        )
+        .expect("unknown fields are ignored");
+        assert_eq!(request, Request::Sync { after: 1 });
+    }
+
+    #[test]
+    fn bad_base64_is_refused() {
         assert!(
             serde_json::from_str::<Request>(
                 r#"{"type":"send","id":"c","to":{"user":2},"body":"%%"}"#

@@ -13,7 +13,10 @@ use super::durability::Server;
 const MAX_PACKET: usize = 1_048_576;
 
 /// A connected v3.1.1 client subscribed to its inbox, with room for the largest packets.
-async fn client(server: &Server, login: &natter_client::Login) -> anyhow::Result<(AsyncClient, rumqttc::EventLoop)> {
+async fn client(
+    server: &Server,
+    login: &natter_client::Login,
+) -> anyhow::Result<(AsyncClient, rumqttc::EventLoop)> {
     let (host, port) = server.mqtt.rsplit_once(':').context("mqtt address")?;
     let mut options = MqttOptions::new(format!("limits-{}", login.username), host, port.parse()?);
     options.set_credentials(login.username.clone(), login.password.clone());

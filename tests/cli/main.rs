@@ -11,8 +11,9 @@ use tokio::process::{Child, Command};
 mod admin;
 mod cluster;
 mod durability;
-mod limits;
 mod faults;
+mod http_limits;
+mod limits;
 // The harness's proxy, shared by path (the harness crate depends on this one).
 #[allow(unreachable_pub, dead_code)]
 #[path = "../src/proxy.rs"]
@@ -23,8 +24,23 @@ const BIN: &str = env!("CARGO_BIN_EXE_natter");
 /// A command for the binary in `dir`, with free loopback ports and the `test` settings.
 fn natter(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
+    command.args(args);
+    with_test_environment(command, dir)
+}
+
+/// Like [`natter`], run by `sh` with the open-files limit (soft and hard) set to `open_files`.
+fn natter_with_open_files(dir: &Path, open_files: u64, args: &[&str]) -> Command {
+    let mut command = Command::new("sh");
     command
-        .args(args)
+        .arg("-c")
+        .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args);
+    with_test_environment(command, dir)
+}
+
+fn with_test_environment(mut command: Command, dir: &Path) -> Command {
+    command
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -6,6 +6,7 @@ mod client;
 mod cluster;
 mod edge;
 mod edge_hostile;
+mod edge_http;
 mod edge_session;
 mod faults;
 mod flow;

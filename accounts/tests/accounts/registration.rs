@@ -80,7 +80,7 @@ async fn request(
     let request = RegisterRequest {
         phone: phone.to_owned(),
     };
-    registration::request_code(db, settings, sender, request).await
+    registration::request_code(db, settings, sender, request, None).await
 }
 
 pub(crate) async fn a_code_that_could_not_be_sent_is_forgotten(db: DatabaseConnection) {

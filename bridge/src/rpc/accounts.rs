@@ -13,17 +13,14 @@ use crate::messaging::{Caller, Out};
 use crate::rpc::{Answer, Failure};
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Nothing {}
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct User {
     user: i64,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Device {
     device: i64,
 }

@@ -28,7 +28,6 @@ const MAX_DESCRIPTION_CHARS: usize = 2048;
 const MAX_USERS_PER_CALL: usize = 256;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Create {
     name: String,
     #[serde(default)]
@@ -40,13 +39,11 @@ pub(crate) struct Create {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct GroupOnly {
     group: i64,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Update {
     group: i64,
     #[serde(default)]
@@ -58,21 +55,18 @@ pub(crate) struct Update {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Users {
     group: i64,
     users: Vec<i64>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct OneUser {
     group: i64,
     user: i64,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Join {
     token: String,
 }

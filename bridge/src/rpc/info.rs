@@ -16,13 +16,11 @@ use crate::rpc::{Answer, Ctx, Failure};
 const MAX_TIMER_SECS: i32 = 90 * 24 * 60 * 60;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct MessageInfo {
     message: i64,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Timer {
     to: Target,
     secs: i32,

@@ -13,7 +13,6 @@ use crate::rpc::{Answer, Failure};
 const MAX_USERS: usize = 256;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Query {
     users: Vec<i64>,
 }

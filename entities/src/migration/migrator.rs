@@ -46,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::migration::m20261128_000021_create_media_uploads::Migration),
             Box::new(crate::migration::m20261128_000022_index_messages_media_id::Migration),
             Box::new(crate::migration::m20261204_000001_create_read_positions::Migration),
+            Box::new(crate::migration::m20261204_000002_create_code_requests::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ mod m20261128_000020_add_media_details;
 mod m20261128_000021_create_media_uploads;
 mod m20261128_000022_index_messages_media_id;
 mod m20261204_000001_create_read_positions;
+mod m20261204_000002_create_code_requests;
 mod migrator;
 
 pub use migrator::Migrator;

@@ -138,6 +138,8 @@ pub(super) async fn content(
     let (key, mime) = match query.variant {
         Variant::Original => (item.storage_key.clone(), item.mime.clone()),
         Variant::Thumbnail => match &item.thumbnail_key {
+            // A small image is its own thumbnail (the same object) and keeps its type.
+            Some(key) if *key == item.storage_key => (key.clone(), item.mime.clone()),
             Some(key) => (key.clone(), "image/jpeg".to_owned()),
             None => return Err(not_found()),
         },

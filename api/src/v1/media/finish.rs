@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
+use metrics::gauge;
 use natter_config::{MediaSettings, Settings, StorageBackend};
 use natter_entities::media;
 use natter_media::image::{ImageOptions, process_image, thumbnail_of};
@@ -20,9 +21,12 @@ use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 use tokio::io::AsyncReadExt;
 
+use crate::metrics::MEDIA_PIXELS_IN_FLIGHT;
 use crate::v1::ApiContext;
 use crate::v1::error::ApiError;
-use crate::v1::media::runtime::{processing_permits, staging_dir, transcoder};
+use crate::v1::media::runtime::{
+    pixel_budget, pixel_permits, processing_permits, staging_dir, transcoder,
+};
 use crate::v1::media::staging::{Staged, too_large};
 
 /// Objects up to this size are written in one PUT; larger ones as multipart uploads.
@@ -165,6 +169,13 @@ pub(super) async fn finish(
     }
     check_quota(ctx, owner, 0).await?;
     let output = {
+        // Pixels first, then a processing slot (always in this order): an image waiting for
+        // memory does not hold a slot that a small upload could use.
+        let pixels = pixels_to_decode(&ctx.settings, resolved, encrypted, &staged).await?;
+        let _pixels = match pixels {
+            Some(pixels) => Some(PixelsInFlight::reserve(&ctx.settings, pixels).await?),
+            None => None,
+        };
         let _permit = processing_permits(&ctx.settings)
             .acquire()
             .await
@@ -189,7 +200,9 @@ pub(super) async fn finish(
         attributes(s3, output.mime, disposition),
     )
     .await?;
-    let mut thumbnail_key = None;
+    // A small image is its own thumbnail: one object, named twice (never a thumbnail larger
+    // than the image).
+    let mut thumbnail_key = output.own_thumbnail.then(|| storage_key.clone());
     if let Some(thumbnail) = output.thumbnail {
         let key = format!("{storage_key}.thumb.jpg");
         let stored = put_object(
@@ -230,10 +243,56 @@ pub(super) async fn finish(
         }),
         Err(err) => {
             let mut keys = vec![storage_key.as_str()];
-            keys.extend(thumbnail_key.as_deref());
+            keys.extend(thumbnail_key.as_deref().filter(|key| *key != storage_key));
             discard(ctx.store.as_ref(), &keys).await;
             Err(ApiError::internal(&err))
         }
+    }
+}
+
+/// Pixels an image upload will decode to, from its header; `None` for what is not decoded here.
+async fn pixels_to_decode(
+    settings: &Settings,
+    resolved: Resolved,
+    encrypted: bool,
+    staged: &Staged,
+) -> Result<Option<u64>, ApiError> {
+    if encrypted || resolved.kind != Kind::Image {
+        return Ok(None);
+    }
+    let input = tokio::fs::read(&staged.path)
+        .await
+        .map_err(|err| ApiError::internal(&err))?;
+    let options = image_options(&settings.media);
+    natter_media::image::pixels_to_decode(&input, &options)
+        .map(Some)
+        .map_err(media_error)
+}
+
+/// A share of the process's pixel budget, given back (and the gauge lowered) on drop.
+struct PixelsInFlight {
+    _permit: tokio::sync::SemaphorePermit<'static>,
+    permits: u32,
+}
+
+impl PixelsInFlight {
+    async fn reserve(settings: &Settings, pixels: u64) -> Result<PixelsInFlight, ApiError> {
+        let permits = pixel_permits(settings, pixels);
+        let permit = pixel_budget(settings)
+            .acquire_many(permits)
+            .await
+            .map_err(|err| ApiError::internal(&err))?;
+        gauge!(MEDIA_PIXELS_IN_FLIGHT).increment(f64::from(permits));
+        Ok(PixelsInFlight {
+            _permit: permit,
+            permits,
+        })
+    }
+}
+
+impl Drop for PixelsInFlight {
+    fn drop(&mut self) {
+        gauge!(MEDIA_PIXELS_IN_FLIGHT).decrement(f64::from(self.permits));
     }
 }
 
@@ -245,6 +304,8 @@ struct Output {
     height: Option<u32>,
     duration_ms: Option<i64>,
     thumbnail: Option<Vec<u8>>,
+    /// The stored image serves as its own thumbnail.
+    own_thumbnail: bool,
 }
 
 /// Bytes to store: in memory, or a file (the staged upload itself or a transcode).
@@ -279,6 +340,7 @@ async fn process(
         height: None,
         duration_ms: None,
         thumbnail: None,
+        own_thumbnail: false,
     };
     if encrypted {
         // The client compressed before it encrypted; the server cannot and must not look.
@@ -300,7 +362,8 @@ async fn process(
                 width: Some(processed.width),
                 height: Some(processed.height),
                 duration_ms: None,
-                thumbnail: Some(processed.thumbnail),
+                own_thumbnail: processed.thumbnail.is_none(),
+                thumbnail: processed.thumbnail,
             })
         }
         Kind::Audio => {
@@ -319,6 +382,7 @@ async fn process(
                 height: None,
                 duration_ms: done.duration_ms,
                 thumbnail: None,
+                own_thumbnail: false,
             })
         }
         Kind::Video => {
@@ -338,6 +402,7 @@ async fn process(
                 height: None,
                 duration_ms: done.duration_ms,
                 thumbnail,
+                own_thumbnail: false,
             })
         }
         Kind::File => Ok(as_uploaded(resolved.mime)),

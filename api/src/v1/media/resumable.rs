@@ -161,11 +161,14 @@ pub(super) async fn chunk(
     let offset = headers
         .get(UPLOAD_OFFSET)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<i64>().ok())
+        // Parsed unsigned: a negative offset is malformed (400), not a position elsewhere
+        // in the upload (409).
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .and_then(|value| i64::try_from(value).ok())
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_offset",
-                "send the chunk's position as an Upload-Offset header (a whole number)",
+                "send the chunk's position as an Upload-Offset header (a whole number, 0 or more)",
             )
         })?;
     if offset != upload.received_bytes {

@@ -19,6 +19,30 @@ pub(super) fn processing_permits(settings: &Settings) -> &'static Semaphore {
     })
 }
 
+/// Bounds the decoded pixels of images processed at once across this process
+/// (`media.max_pixels_in_flight`, sized by the first settings that ask): decoding costs
+/// memory by the pixel, and a 200 KB upload can decode to 250 MB.
+pub(super) fn pixel_budget(settings: &Settings) -> &'static Semaphore {
+    static BUDGET: OnceLock<Semaphore> = OnceLock::new();
+    BUDGET.get_or_init(|| Semaphore::new(budget_permits(settings.media.max_pixels_in_flight)))
+}
+
+/// The permits one image of `pixels` takes from [`pixel_budget`]: all of them when it is
+/// larger than the budget (it then runs alone, rather than never).
+pub(super) fn pixel_permits(settings: &Settings, pixels: u64) -> u32 {
+    let budget = budget_permits(settings.media.max_pixels_in_flight);
+    let permits = usize::try_from(pixels)
+        .unwrap_or(usize::MAX)
+        .clamp(1, budget);
+    u32::try_from(permits).unwrap_or(u32::MAX)
+}
+
+/// One permit per pixel; a semaphore (and `acquire_many`) holds at most `u32::MAX`.
+fn budget_permits(max_pixels_in_flight: u64) -> usize {
+    let capped = max_pixels_in_flight.clamp(1, u64::from(u32::MAX));
+    usize::try_from(capped).unwrap_or(usize::MAX)
+}
+
 /// The ffmpeg to transcode with: `None` when transcoding is off or the program does not run.
 /// Whether a program runs is checked once per program and remembered.
 pub(super) async fn transcoder(settings: &Settings) -> Option<Transcoder> {
