@@ -88,7 +88,11 @@ async fn a_message_of_the_largest_packet_crosses_the_real_binary() -> anyhow::Re
         .await?;
     let sent = next(&mut ada_events, "sent").await?;
     assert_eq!(sent["id"], "big");
-    let delivered = bob_rx.recv().await.context("Bob's reader stopped")??;
+    let delivered = bob_rx
+        .recv()
+        .await
+        .context("Bob's reader stopped")?
+        .with_context(|| format!("server log:\n{}", server.log_tail()))?;
     let body_len = delivered["body"].as_str().map_or(0, str::len);
     assert_eq!(body_len, body.len(), "the large message arrived damaged");
 
@@ -100,6 +104,9 @@ async fn a_message_of_the_largest_packet_crosses_the_real_binary() -> anyhow::Re
     ada_client
         .publish(topic, QoS::AtLeastOnce, false, small)
         .await?;
+    // Polling Ada's connection sends the publish and reads its `sent`.
+    let sent = next(&mut ada_events, "sent").await?;
+    assert_eq!(sent["id"], "small");
     let delivered = bob_rx.recv().await.context("Bob's reader stopped")??;
     assert_eq!(delivered["body"], "aGk=");
     Ok(())
