@@ -131,6 +131,8 @@ impl App {
                     &settings.redis.key_prefix,
                     &broker,
                     Duration::from_millis(settings.database.connect_timeout_ms),
+                    settings.storage.backend == natter_config::StorageBackend::Local
+                        && !settings.storage.local_shared,
                     stop.clone(),
                 )
                 .await?;

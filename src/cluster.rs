@@ -117,15 +117,17 @@ impl ClusterLink for RedisCluster {
 
 /// Connects to Redis (`url`) twice, one connection to publish and one to receive (RESP3 push,
 /// resubscribed automatically after a reconnect), subscribes the control channel, makes
-/// `broker` a member of the cluster and runs the two tasks until `shutdown`.
+/// `broker` a member of the cluster and runs the two tasks until `shutdown`. With
+/// `unshared_media` (local media files nobody else sees), joining running nodes is refused.
 ///
 /// # Errors
-/// When Redis does not answer within `timeout`.
+/// When Redis does not answer within `timeout`, or other nodes run and media are not shared.
 pub async fn join(
     url: &str,
     prefix: &str,
     broker: &Broker,
     timeout: Duration,
+    unshared_media: bool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let client =
@@ -169,6 +171,26 @@ pub async fn join(
         jobs,
         subscriptions,
     });
+    // Every node subscribes the control channel: a PUBLISH there counts the running nodes.
+    if unshared_media {
+        let mut redis = publisher.clone();
+        let running: i64 = tokio::time::timeout(
+            timeout,
+            redis::cmd("PUBLISH")
+                .arg(link.control_channel())
+                .arg(Vec::<u8>::new())
+                .query_async(&mut redis),
+        )
+        .await
+        .context("Redis did not answer (NATTER__REDIS__URL)")??;
+        anyhow::ensure!(
+            running == 0,
+            "{running} other natter node(s) run on this Redis (key prefix {prefix:?}) while media are \
+             local files only this node sees: several nodes need shared media \
+             (NATTER__STORAGE__BACKEND=s3, or NATTER__STORAGE__LOCAL_SHARED=true for a directory \
+             every node shares)"
+        );
+    }
     receiver
         .subscribe(link.control_channel())
         .await

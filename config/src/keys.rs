@@ -40,7 +40,7 @@ pub(crate) fn expected_value(key: &str) -> Option<&'static str> {
         "http.listen" => "a socket address like 0.0.0.0:8080",
         "storage.backend" => "one of local, s3",
         "telemetry.format" => "one of pretty, json",
-        "storage.allow_http" | "bridge.shared" => "true or false",
+        "storage.allow_http" | "storage.local_shared" | "bridge.shared" => "true or false",
         "accounts.sms_sender" => "one of file, webhook",
         "mqtt.max_inflight" | "mqtt.keep_alive_max_secs" | "bridge.sessions" => {
             "a whole number from 0 to 65535"

@@ -106,6 +106,11 @@ pub struct StorageSettings {
     pub secret_access_key: Option<SecretString>,
     /// Allow a plain `http://` endpoint (`storage.allow_http`, default false).
     pub allow_http: bool,
+    /// The local backend's directory is shared by every node (one machine, or a network
+    /// file system): lets a node with local media join others (`storage.local_shared`,
+    /// default false).
+    #[serde(default)]
+    pub local_shared: bool,
 }
 
 impl DatabaseSettings {

@@ -48,6 +48,8 @@ async fn three_nodes(dir: &Path, database: Option<&str>) -> anyhow::Result<Vec<S
             ("NATTER__REDIS__URL", redis.clone()),
             ("NATTER__REDIS__KEY_PREFIX", prefix.clone()),
             ("NATTER__PRESENCE__NODE_ID", format!("node-{n}")),
+            // One data directory on one machine: every node sees the media.
+            ("NATTER__STORAGE__LOCAL_SHARED", "true".to_owned()),
         ];
         if n == 0 {
             node.migrate().await?;

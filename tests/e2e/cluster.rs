@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use natter_proto::envelope::{Event, Target};
 use natter_tests::mqtt::{Login, connect_v5};
 use natter_tests::{Services, TestApp, eventually, spawn_app_with};
@@ -39,7 +40,9 @@ async fn two_nodes(services: &Services) -> anyhow::Result<(TestApp, TestApp)> {
         settings.database.url = Some(SecretString::from(database));
         settings.redis.key_prefix = prefix;
         if services.s3.is_none() {
+            // One machine: both nodes see A's media directory.
             settings.storage = storage;
+            settings.storage.local_shared = true;
         }
     })
     .await?;
@@ -176,4 +179,24 @@ async fn two_nodes_on_sqlite_and_redis() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_services() -> anyhow::Result<()> {
     messages_take_overs_and_revocations_cross_nodes(Services::from_env()?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_media_only_it_sees_is_refused_beside_another() -> anyhow::Result<()> {
+    let services = Services {
+        redis: Some(redis_url(&Services::from_env()?)),
+        ..Services::embedded()
+    };
+    let a = spawn_app_with(&services, |_| {}).await?;
+    let prefix = a.settings.redis.key_prefix.clone();
+    let refused = spawn_app_with(&services, |settings| {
+        settings.redis.key_prefix = prefix;
+    })
+    .await;
+    let message = format!("{:#}", refused.err().context("the second node started")?);
+    assert!(
+        message.contains("NATTER__STORAGE__BACKEND") && message.contains("other natter node"),
+        "{message}"
+    );
+    a.stop().await
 }
