@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use natter_client::{Client, Event, Options, ReceiptStatus, Target};
+use natter_client::{Client, Event, ReceiptStatus, Target};
 use tokio::sync::Semaphore;
 
-use super::durability::{Server, drop_postgres_database, fresh_postgres_database, lock};
+use super::durability::{Server, drop_postgres_database, fresh_postgres_database, lock, options};
 
 /// Messages of the soak.
 const SOAK: usize = 10_000;
@@ -24,15 +24,6 @@ const SOAK: usize = 10_000;
 const WINDOW: usize = 50;
 /// How long any one wait may take.
 const DEADLINE: Duration = Duration::from_secs(90);
-
-fn options() -> Options {
-    Options {
-        reconnect_min: Duration::from_millis(50),
-        reconnect_max: Duration::from_millis(500),
-        resend_after: Duration::from_secs(2),
-        ..Options::default()
-    }
-}
 
 /// Three nodes on one data directory (or `database`), Redis and key prefix, started.
 async fn three_nodes(dir: &Path, database: Option<&str>) -> anyhow::Result<Vec<Server>> {

@@ -214,7 +214,7 @@ struct ReceiverState {
     disconnects: usize,
 }
 
-fn options() -> Options {
+pub(super) fn options() -> Options {
     Options {
         reconnect_min: Duration::from_millis(50),
         reconnect_max: Duration::from_millis(500),

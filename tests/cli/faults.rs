@@ -64,7 +64,12 @@ async fn run(dir: &std::path::Path, database: &str) -> anyhow::Result<()> {
     for n in 0..5 {
         sender.send(to, format!("stuck {n}").into_bytes(), None)?;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until they reach the database's connection and hang there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.held_bytes() == 0 {
+        ensure!(Instant::now() < deadline, "no request reached the database");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut child = server.child.take().context("the server is not running")?;
     let pid = child.id().context("no pid")?;
     let started = Instant::now();

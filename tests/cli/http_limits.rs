@@ -163,7 +163,12 @@ async fn stalled_http_clients_neither_starve_mqtt_nor_stay_open() -> anyhow::Res
             .await?;
         stalled.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await; // let the server accept what it will
+    // Until the server has taken all the stalled clients it will (its HTTP share), or has
+    // stopped taking more for a while: the checks below are about a server in that state.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while open_descriptors(pid)? < before + HTTP_SHARE && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     assert!(
         connack(&server.mqtt, &login).await?,

@@ -230,7 +230,12 @@ scenario!(
                 }
             }
         });
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Until the flood is under way: the server has acknowledged some of it.
+        let under_way = Instant::now() + Duration::from_secs(30);
+        while flood_acked.load(std::sync::atomic::Ordering::Relaxed) < 10 {
+            anyhow::ensure!(Instant::now() < under_way, "the flood never got going");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
 
         // The bystander: a plain 3.1.1 client that publishes each send once and never again,
         // and watches its inbox for `sent`.

@@ -5,6 +5,8 @@
 //! peer forgot them). Tokio only, so that the binary's tests can include it by path.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,6 +33,8 @@ pub struct Proxy {
     addr: SocketAddr,
     rule: watch::Sender<Rule>,
     accept: tokio::task::JoinHandle<()>,
+    /// Bytes read while they could not pass (held back by the black hole).
+    held: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -45,23 +49,36 @@ impl Proxy {
         let (rule, _) = watch::channel(Rule::default());
         let rules = rule.clone();
         let upstream = upstream.to_owned();
+        let held = Arc::new(AtomicU64::new(0));
+        let counter = held.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let born = rules.borrow().epoch;
                 let (rules, upstream) = (rules.subscribe(), upstream.clone());
+                let held = counter.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&upstream).await else {
                         return;
                     };
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
-                    let up = pump(client_read, server_write, rules.clone(), born);
-                    let down = pump(server_read, client_write, rules, born);
+                    let up = pump(client_read, server_write, rules.clone(), born, held.clone());
+                    let down = pump(server_read, client_write, rules, born, held);
                     tokio::join!(up, down);
                 });
             }
         });
-        Ok(Proxy { addr, rule, accept })
+        Ok(Proxy {
+            addr,
+            rule,
+            accept,
+            held,
+        })
+    }
+
+    /// Bytes that arrived while they could not pass: traffic caught in the black hole.
+    pub fn held_bytes(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// The address to connect to instead of the upstream.
@@ -102,6 +119,7 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut rules: watch::Receiver<Rule>,
     born: u64,
+    held: Arc<AtomicU64>,
 ) {
     let mut buffer = vec![0_u8; 16 * 1024];
     loop {
@@ -109,6 +127,9 @@ async fn pump(
             Ok(0) | Err(_) => 0,
             Ok(read) => read,
         };
+        if read > 0 && !rules.borrow().passes(born) {
+            held.fetch_add(read as u64, Ordering::Relaxed);
+        }
         // A silent connection never passes on anything, not even its end.
         if rules.wait_for(|rule| rule.passes(born)).await.is_err() {
             return;

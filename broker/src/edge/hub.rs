@@ -94,6 +94,9 @@ struct Inner {
     uplink: Option<mpsc::Sender<(String, Bytes)>>,
     /// The other nodes, when this node is one of several.
     cluster: OnceLock<Arc<dyn ClusterLink>>,
+    /// Connected devices per user, changed only under the `devices` write lock: whether a
+    /// device is its user's first or last on this node, without scanning every connection.
+    devices_per_user: std::sync::Mutex<HashMap<i64, u32>>,
     /// Outbox publishes waiting for a bridge's report, and the node's budget for them.
     outbox: Outbox,
 }
@@ -177,10 +180,13 @@ impl Hub {
     pub(crate) fn attach(&self, session: &SessionHandle) -> Option<SessionHandle> {
         let mut devices = write(&self.inner.devices);
         let previous = devices.insert(session.device_id, session.clone());
+        let first_of_user = previous.is_none() && {
+            let mut counts = lock(&self.inner.devices_per_user);
+            let count = counts.entry(session.user_id).or_default();
+            *count += 1;
+            *count == 1
+        };
         if let Some(link) = self.inner.cluster.get() {
-            let first_of_user = !devices
-                .values()
-                .any(|other| other.user_id == session.user_id && other.id != session.id);
             link.device_attached(session.user_id, session.device_id, first_of_user);
         }
         previous
@@ -194,8 +200,18 @@ impl Hub {
         {
             let user_id = current.user_id;
             devices.remove(&device_id);
+            let last_of_user = {
+                let mut counts = lock(&self.inner.devices_per_user);
+                let count = counts.entry(user_id).or_default();
+                *count = count.saturating_sub(1);
+                let last = *count == 0;
+                if last {
+                    counts.remove(&user_id);
+                }
+                last
+            };
             if let Some(link) = self.inner.cluster.get()
-                && !devices.values().any(|other| other.user_id == user_id)
+                && last_of_user
             {
                 link.user_left(user_id);
             }
@@ -401,6 +417,13 @@ fn run_uplink(mut link_tx: LinkTx, mut uplink: mpsc::Receiver<(String, Bytes)>) 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     // The tables stay consistent even if a holder panicked: every update is one call.
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The counts stay consistent even if a holder panicked: every update is one call.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
