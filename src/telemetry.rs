@@ -53,11 +53,22 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     });
     Registry::default()
         .with(filter)
+        .with(no_router_spans())
         .with(fmt_layer)
         .with(otel_layer)
         .try_init()
         .context("installing the tracing subscriber")?;
     Ok(TelemetryGuard { provider })
+}
+
+/// Turns off rumqttd's spans, keeping its events. Its router opens `error_span!`s (always
+/// enabled by a level filter) with debug-formatted fields for every packet it handles: about
+/// a tenth of the instructions of a stored message went to spans no log line ever shows
+/// (docs/PERFORMANCE.md, "Profile of the 1:1 hot path").
+fn no_router_spans<S: tracing::Subscriber>() -> impl Layer<S> {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        !(metadata.is_span() && metadata.target().starts_with("rumqttd"))
+    })
 }
 
 /// Builds a batching tracer provider that exports spans over OTLP/gRPC to `endpoint`, with

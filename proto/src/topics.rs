@@ -52,6 +52,16 @@ pub fn user_presence(user_id: i64) -> String {
     format!("u/{user_id}/presence")
 }
 
+/// Whether `topic` is a user's outbox or below it (`u/{id}/out[/…]`): requests for the
+/// bridges, never delivered to users' sessions.
+pub fn is_outbox(topic: &str) -> bool {
+    let mut levels = topic.splitn(4, '/');
+    matches!(
+        (levels.next(), levels.next(), levels.next()),
+        (Some("u"), Some(_), Some("out"))
+    )
+}
+
 /// Parses a stamped outbox topic `u/{user}/out/{device}` into (user, device).
 pub fn parse_stamped_outbox(topic: &str) -> Option<(i64, i64)> {
     let mut levels = topic.split('/');

@@ -4,6 +4,7 @@
 //! was away asks for everything after its last inbox position.
 
 mod changes;
+mod statements;
 pub(crate) mod store;
 mod typing;
 

@@ -3,14 +3,15 @@
 //! the transaction of the batch it arrived in (`*_in` functions take the transaction).
 
 use natter_entities::{
-    blocks, conversations, deliveries, group_members, groups, media, messages, read_positions,
-    users,
+    blocks, conversations, deliveries, group_members, media, messages, read_positions,
 };
 use natter_proto::envelope::{MessageKind, ReceiptStatus, Target};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
+
+use super::statements;
+use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 /// A message as stored, with what its events need.
@@ -58,7 +59,18 @@ pub(crate) async fn persist_in(
     txn: &impl ConnectionTrait,
     send: Send<'_>,
 ) -> Result<Result<Stored, Refusal>, DbErr> {
-    if let Some(stored) = existing(txn, send.sender, send.client_id).await? {
+    // One round trip for every check of the common case (statements.rs).
+    let found = match send.to {
+        Target::User(recipient) => {
+            statements::lookup_direct(txn, send.sender, send.client_id, recipient).await?
+        }
+        Target::Group(group_id) => {
+            statements::lookup_group(txn, send.sender, send.client_id, group_id).await?
+        }
+    };
+    if found.existing.is_some()
+        && let Some(stored) = existing(txn, send.sender, send.client_id).await?
+    {
         return Ok(Ok(stored));
     }
     if let Some(media_id) = send.media
@@ -73,32 +85,34 @@ pub(crate) async fn persist_in(
     }
     let (conversation, recipients) = match send.to {
         Target::User(recipient) => {
-            let live = users::Entity::find_by_id(recipient)
-                .one(txn)
-                .await?
-                .is_some_and(|user| user.deleted_at.is_none());
-            if !live || recipient == send.sender {
+            if !found.target_live || recipient == send.sender {
                 return Ok(Err(Refusal::UnknownRecipient));
             }
-            let conversation = direct_conversation(txn, send.sender, recipient, send.now).await?;
+            let conversation = match found.conversation {
+                Some((id, timer)) => Conversation::new(id, None, timer),
+                None => {
+                    let created =
+                        direct_conversation(txn, send.sender, recipient, send.now).await?;
+                    Conversation::of(&created)
+                }
+            };
             // A recipient who blocked the sender gets nothing; the sender still sees "sent".
-            let recipients = recipients(txn, &conversation, send.sender).await?;
+            let recipients = if found.flag {
+                Vec::new()
+            } else {
+                vec![recipient]
+            };
             (conversation, recipients)
         }
         Target::Group(group_id) => {
-            let member = group_members::Entity::find_by_id((group_id, send.sender))
-                .one(txn)
-                .await?
-                .is_some();
-            let live = groups::Entity::find_by_id(group_id)
-                .one(txn)
-                .await?
-                .is_some_and(|group| group.deleted_at.is_none());
-            if !member || !live {
+            if !found.flag || !found.target_live {
                 return Ok(Err(Refusal::NotAMember));
             }
-            let conversation = group_conversation(txn, group_id, send.now).await?;
-            let members = recipients(txn, &conversation, send.sender).await?;
+            let conversation = match found.conversation {
+                Some((id, timer)) => Conversation::new(id, Some(group_id), timer),
+                None => Conversation::of(&group_conversation(txn, group_id, send.now).await?),
+            };
+            let members = statements::other_members(txn, group_id, send.sender).await?;
             (conversation, members)
         }
     };
@@ -116,7 +130,7 @@ pub(crate) async fn persist_in(
         media: send.media,
         now: send.now,
     };
-    let appended = append(txn, &conversation, entry, &recipients).await?;
+    let appended = append_to(txn, conversation, entry, &recipients).await?;
     Ok(Ok(Stored {
         message: appended.message,
         group_id: conversation.group_id,
@@ -124,6 +138,28 @@ pub(crate) async fn persist_in(
         own: appended.own,
         duplicate: false,
     }))
+}
+
+/// What appending to a conversation needs of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Conversation {
+    id: i64,
+    group_id: Option<i64>,
+    disappearing_secs: Option<i32>,
+}
+
+impl Conversation {
+    fn new(id: i64, group_id: Option<i64>, disappearing_secs: Option<i32>) -> Conversation {
+        Conversation {
+            id,
+            group_id,
+            disappearing_secs,
+        }
+    }
+
+    fn of(model: &conversations::Model) -> Conversation {
+        Conversation::new(model.id, model.group_id, model.disappearing_secs)
+    }
 }
 
 /// Whether message `quoted` may be quoted by a send of `sender` to `to`: it is a message (not
@@ -197,53 +233,78 @@ pub(crate) async fn append(
     entry: Entry,
     recipients: &[i64],
 ) -> Result<Appended, DbErr> {
-    let seq = next_conversation_seq(txn, conversation.id).await?;
+    append_to(txn, Conversation::of(conversation), entry, recipients).await
+}
+
+/// [`append`], written out as statements (statements.rs).
+async fn append_to(
+    txn: &impl ConnectionTrait,
+    conversation: Conversation,
+    entry: Entry,
+    recipients: &[i64],
+) -> Result<Appended, DbErr> {
+    let seq = statements::next_seq(txn, conversation.id).await?;
     let expires_at = conversation
         .disappearing_secs
         .filter(|secs| *secs > 0)
         .map(|secs| entry.now.saturating_add(i64::from(secs) * 1000));
-    let message = messages::ActiveModel {
-        conversation_id: Set(conversation.id),
-        seq: Set(seq),
-        sender_user_id: Set(entry.sender),
-        sender_device_id: Set(entry.device),
-        client_msg_id: Set(entry.client_id),
-        kind: Set(entry.kind.as_str().into()),
-        body: Set(entry.body),
-        reply_to_id: Set(entry.reply_to),
-        media_id: Set(entry.media),
-        created_at: Set(entry.now),
-        expires_at: Set(expires_at),
-        ..Default::default()
-    }
-    .insert(txn)
+    let id = statements::insert_message(
+        txn,
+        &statements::NewMessage {
+            conversation_id: conversation.id,
+            seq,
+            sender: entry.sender,
+            device: entry.device,
+            client_id: &entry.client_id,
+            kind: entry.kind.as_str(),
+            body: &entry.body,
+            reply_to: entry.reply_to,
+            media: entry.media,
+            created_at: entry.now,
+            expires_at,
+        },
+    )
     .await?;
+    let message = messages::Model {
+        id,
+        conversation_id: conversation.id,
+        seq,
+        sender_user_id: entry.sender,
+        sender_device_id: entry.device,
+        client_msg_id: entry.client_id,
+        kind: entry.kind.as_str().into(),
+        body: entry.body,
+        reply_to_id: entry.reply_to,
+        media_id: entry.media,
+        created_at: entry.now,
+        edited_at: None,
+        deleted_at: None,
+        expires_at,
+    };
     let sender = entry.sender;
     let own_copy = !recipients.contains(&sender);
     let mut inboxes = recipients.to_vec();
     if own_copy {
         inboxes.push(sender);
     }
-    let mut new_deliveries = next_inbox_positions(txn, &inboxes).await?;
-    for chunk in new_deliveries.chunks(ROWS_PER_STATEMENT) {
-        let rows = chunk.iter().map(|&(recipient, inbox_seq)| {
-            let status = if own_copy && recipient == sender {
-                deliveries::STATUS_OWN
-            } else {
-                deliveries::STATUS_PENDING
-            };
-            deliveries::ActiveModel {
-                message_id: Set(message.id),
-                recipient_user_id: Set(recipient),
-                status: Set(status.into()),
-                created_at: Set(entry.now),
-                inbox_seq: Set(inbox_seq),
-                ..Default::default()
-            }
-        });
-        deliveries::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await?;
+    inboxes.sort_unstable();
+    inboxes.dedup();
+    let mut new_deliveries = Vec::with_capacity(inboxes.len());
+    for chunk in inboxes.chunks(ROWS_PER_STATEMENT) {
+        let positions = statements::next_inbox_positions(txn, chunk).await?;
+        let rows: Vec<(i64, i64, &'static str)> = positions
+            .iter()
+            .map(|&(recipient, inbox_seq)| {
+                let status = if own_copy && recipient == sender {
+                    deliveries::STATUS_OWN
+                } else {
+                    deliveries::STATUS_PENDING
+                };
+                (recipient, inbox_seq, status)
+            })
+            .collect();
+        statements::insert_deliveries(txn, id, entry.now, &rows).await?;
+        new_deliveries.extend(positions);
     }
     let own = if own_copy {
         let index = new_deliveries
@@ -380,67 +441,6 @@ async fn may_attach(txn: &impl ConnectionTrait, sender: i64, media_id: i64) -> R
 /// Rows (or ids) one statement carries at most: far below SQLite's and PostgreSQL's limits
 /// on bound parameters, whatever the group size.
 const ROWS_PER_STATEMENT: usize = 500;
-
-/// Takes the next sequence number of a conversation (one `UPDATE … RETURNING`; the row lock
-/// orders concurrent writers).
-async fn next_conversation_seq(txn: &impl ConnectionTrait, id: i64) -> Result<i64, DbErr> {
-    conversations::Entity::update_many()
-        .col_expr(
-            conversations::Column::LastSeq,
-            Expr::col(conversations::Column::LastSeq).add(1),
-        )
-        .filter(conversations::Column::Id.eq(id))
-        .exec_with_returning(txn)
-        .await?
-        .first()
-        .map(|row| row.last_seq)
-        .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {id}")))
-}
-
-/// Takes the next inbox position of each recipient: (recipient, position), ascending by
-/// recipient, one `UPDATE … RETURNING` per [`ROWS_PER_STATEMENT`] recipients. On PostgreSQL
-/// the rows are first locked in ascending order, so that concurrent transactions (several
-/// bridge sessions) with overlapping recipients cannot deadlock.
-async fn next_inbox_positions(
-    txn: &impl ConnectionTrait,
-    recipients: &[i64],
-) -> Result<Vec<(i64, i64)>, DbErr> {
-    let mut ordered = recipients.to_vec();
-    ordered.sort_unstable();
-    ordered.dedup();
-    let mut positions = Vec::with_capacity(ordered.len());
-    for chunk in ordered.chunks(ROWS_PER_STATEMENT) {
-        if chunk.len() > 1 && txn.get_database_backend() == DbBackend::Postgres {
-            let _locked: Vec<i64> = users::Entity::find()
-                .select_only()
-                .column(users::Column::Id)
-                .filter(users::Column::Id.is_in(chunk.iter().copied()))
-                .order_by_asc(users::Column::Id)
-                .lock_exclusive()
-                .into_tuple()
-                .all(txn)
-                .await?;
-        }
-        let mut rows = users::Entity::update_many()
-            .col_expr(
-                users::Column::InboxSeq,
-                Expr::col(users::Column::InboxSeq).add(1),
-            )
-            .filter(users::Column::Id.is_in(chunk.iter().copied()))
-            .exec_with_returning(txn)
-            .await?;
-        if rows.len() != chunk.len() {
-            return Err(DbErr::RecordNotFound(format!(
-                "{} of {} recipients",
-                chunk.len() - rows.len(),
-                chunk.len()
-            )));
-        }
-        rows.sort_unstable_by_key(|row| row.id);
-        positions.extend(rows.into_iter().map(|row| (row.id, row.inbox_seq)));
-    }
-    Ok(positions)
-}
 
 async fn direct_conversation(
     txn: &impl ConnectionTrait,
@@ -641,7 +641,10 @@ pub(crate) async fn move_read_positions_in(
         if existing.as_ref().is_some_and(|row| row.seq >= seq) {
             continue;
         }
-        let Some(&(_, inbox_seq)) = next_inbox_positions(txn, &[user]).await?.first() else {
+        let Some(&(_, inbox_seq)) = statements::next_inbox_positions(txn, &[user])
+            .await?
+            .first()
+        else {
             return Err(DbErr::RecordNotFound(format!("user {user}")));
         };
         let row = read_positions::ActiveModel {

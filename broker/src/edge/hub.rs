@@ -312,7 +312,11 @@ impl Hub {
             payload: payload.clone(),
             correlation: None,
         };
+        // Requests on outboxes are for the bridges: a user's own sessions never see them
+        // echoed back (that was a wake-up of every connection of the sender per request).
+        // Operators watching everything still do.
         if let Some(namespace) = Namespace::of_topic(topic)
+            && !topics::is_outbox(topic)
             && let Some(sessions) = read(&self.inner.routes).get(&namespace)
         {
             sessions
