@@ -121,12 +121,8 @@ async fn run_session(
         ctx.db_health.clone(),
     );
     let (acked, acked_rx) = watch::channel(0_u64);
-    // Group commit only for a lone session: see `messaging::run`.
-    let max_batch = if ctx.shared || ctx.sessions > 1 {
-        1
-    } else {
-        messaging::MAX_BATCH
-    };
+    // Group commit in every session: batches lock in one global order (`messaging::run`).
+    let max_batch = messaging::MAX_BATCH;
     let mut worker = tokio::spawn(messaging::run(
         handler,
         client.clone(),

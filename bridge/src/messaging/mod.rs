@@ -95,12 +95,12 @@ pub(crate) const MAX_BATCH: usize = 64;
 /// committed and its events are handed to the broker.
 ///
 /// Whatever has queued up while the previous batch was in the database is taken as one batch
-/// (at most `max_batch`, [`MAX_BATCH`] for a lone bridge session): its sends and receipts
+/// (at most `max_batch`, [`MAX_BATCH`]): its sends and receipts
 /// share one transaction (group commit), so the per-commit cost is paid once per batch under
 /// load and nothing waits for a batch to fill when idle. Events and acknowledgements follow
-/// the commit, in order. Several sessions (or bridges) run with `max_batch` 1: batches of
-/// different sessions lock conversation and inbox rows in no common order and would deadlock
-/// on PostgreSQL, where one request per transaction cannot.
+/// the commit, in order. Several sessions (or bridges) batch too: on PostgreSQL each batch
+/// first locks the rows of every user it touches in ascending order, so batches of different
+/// sessions never deadlock (`statements::lock_users`).
 ///
 /// Events go to the broker at QoS 0: the hop is loopback to the router, the database is the
 /// source of truth, and a device that misses a live event finds it with `sync` (clients
@@ -468,6 +468,28 @@ async fn in_one_transaction(
     run: &[Decoded],
 ) -> Result<Vec<Vec<Out>>, DbErr> {
     let txn = db.begin().await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Several sessions (or bridges) commit batches side by side: the users whose rows
+        // the batch will lock are locked first, in one global order, so two transactions
+        // never wait on each other in a cycle (statements::lock_users says why users' rows
+        // suffice). SQLite has one writer at a time: nothing to order.
+        let mut users = Vec::new();
+        for Decoded { caller, request } in run {
+            users.push(caller.user);
+            match request {
+                Request::Send {
+                    to: natter_proto::envelope::Target::User(recipient),
+                    ..
+                } => users.push(*recipient),
+                Request::Send {
+                    to: natter_proto::envelope::Target::Group(group_id),
+                    ..
+                } => users.extend(statements::other_members(&txn, *group_id, caller.user).await?),
+                _ => {}
+            }
+        }
+        statements::lock_users(&txn, users).await?;
+    }
     let mut answers = Vec::with_capacity(run.len());
     for Decoded { caller, request } in run {
         let outs = match request {

@@ -220,6 +220,33 @@ pub(crate) async fn next_inbox_positions(
     Ok(positions)
 }
 
+/// Locks the rows of `users` in ascending order, 500 at a time (PostgreSQL only).
+///
+/// A batch of sends and receipts locks this way, first, everyone it will touch: each sender
+/// (own copy), each recipient (inbox position), each reader (read position). Every row a
+/// batch locks later belongs to one of them or to a conversation, and two batches touching
+/// one conversation always share a user whose row both lock first (the sender, or a direct
+/// chat's other side, or a group's members), so they queue on that user in order instead of
+/// deadlocking over the conversation. A membership change between this and the send can
+/// still make a cycle; PostgreSQL then aborts one batch, which is handled again request by
+/// request.
+pub(crate) async fn lock_users(
+    txn: &impl ConnectionTrait,
+    mut users: Vec<i64>,
+) -> Result<(), DbErr> {
+    users.sort_unstable();
+    users.dedup();
+    for chunk in users.chunks(500) {
+        let sql = format!(
+            "SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            placeholders(1, chunk.len())
+        );
+        let values = chunk.iter().map(|&user| Value::from(user)).collect();
+        all(txn, &sql, values).await?;
+    }
+    Ok(())
+}
+
 /// Inserts one delivery row per (recipient, position, status) of message `message_id`.
 pub(crate) async fn insert_deliveries(
     txn: &impl ConnectionTrait,
