@@ -4,91 +4,68 @@
 use natter_accounts::{Identity, Role};
 use natter_config::AccountsSettings;
 use natter_entities::devices;
+use natter_proto::Call;
+use natter_proto::call::{ContactsSync, ProfileUpdate};
 use natter_proto::topics::ControlTopic;
 use sea_orm::{DatabaseConnection, EntityTrait};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::messaging::{Caller, Out};
-use crate::rpc::{Answer, Failure};
+use crate::calls::{Answer, Failure, unavailable};
+use crate::refusal::Refusal;
+use crate::request::{Caller, Out};
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct Nothing {}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct User {
-    user: i64,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Device {
-    device: i64,
-}
-
-/// Runs account method `method`, or `None` when it is not one.
+/// Runs account call `call`, or `None` when it is not one.
 pub(crate) async fn call(
     db: &DatabaseConnection,
     settings: &AccountsSettings,
     caller: &Caller,
-    method: &str,
-    params: serde_json::Value,
+    call: Call,
 ) -> Option<Result<Answer, Failure>> {
-    use crate::rpc::parse;
     use natter_accounts::{blocking, contacts, deletion, devices as account_devices, profile};
     let known = matches!(
-        method,
-        "profile.get"
-            | "profile.update"
-            | "users.get"
-            | "contacts.sync"
-            | "contacts.list"
-            | "blocks.add"
-            | "blocks.remove"
-            | "blocks.list"
-            | "devices.list"
-            | "devices.remove"
-            | "account.delete"
+        call,
+        Call::ProfileGet
+            | Call::ProfileUpdate(_)
+            | Call::UsersGet(_)
+            | Call::ContactsSync(_)
+            | Call::ContactsList
+            | Call::BlocksAdd(_)
+            | Call::BlocksRemove(_)
+            | Call::BlocksList
+            | Call::DevicesList
+            | Call::DevicesRemove(_)
+            | Call::AccountDelete
     );
     if !known {
         return None;
     }
     let outcome = async {
         let me = identity(db, caller).await?;
-        match method {
-            "profile.get" => {
-                parse::<Nothing>(params)?;
-                answer(profile::get(db, &me).await)
+        match call {
+            Call::ProfileGet => answer(profile::get(db, &me).await),
+            Call::ProfileUpdate(update) => {
+                answer(profile::update(db, &me, profile_update(update)).await)
             }
-            "profile.update" => answer(profile::update(db, &me, parse(params)?).await),
-            "users.get" => {
-                let User { user } = parse(params)?;
-                answer(profile::public(db, me.user_id, user).await)
+            Call::UsersGet(user) => answer(profile::public(db, me.user_id, user.user).await),
+            Call::ContactsSync(sync) => {
+                answer(contacts::sync(db, settings, &me, contacts_sync(sync)).await)
             }
-            "contacts.sync" => answer(contacts::sync(db, settings, &me, parse(params)?).await),
-            "contacts.list" => {
-                parse::<Nothing>(params)?;
-                answer(contacts::list(db, &me).await)
+            Call::ContactsList => answer(contacts::list(db, &me).await),
+            Call::BlocksAdd(user) => {
+                blocking::block(db, &me, user.user).await.map_err(failure)?;
+                Ok(Answer::only(json!({"blocked": user.user})))
             }
-            "blocks.add" => {
-                let User { user } = parse(params)?;
-                blocking::block(db, &me, user).await.map_err(failure)?;
-                Ok(Answer::only(json!({"blocked": user})))
+            Call::BlocksRemove(user) => {
+                blocking::unblock(db, &me, user.user)
+                    .await
+                    .map_err(failure)?;
+                Ok(Answer::only(json!({"unblocked": user.user})))
             }
-            "blocks.remove" => {
-                let User { user } = parse(params)?;
-                blocking::unblock(db, &me, user).await.map_err(failure)?;
-                Ok(Answer::only(json!({"unblocked": user})))
-            }
-            "blocks.list" => {
-                parse::<Nothing>(params)?;
-                answer(blocking::list(db, &me).await)
-            }
-            "devices.list" => {
-                parse::<Nothing>(params)?;
-                answer(account_devices::list(db, &me).await)
-            }
-            "devices.remove" => {
-                let Device { device } = parse(params)?;
+            Call::BlocksList => answer(blocking::list(db, &me).await),
+            Call::DevicesList => answer(account_devices::list(db, &me).await),
+            Call::DevicesRemove(device) => {
+                let device = device.device;
                 account_devices::remove(db, &me, device)
                     .await
                     .map_err(failure)?;
@@ -100,7 +77,6 @@ pub(crate) async fn call(
                 })
             }
             _ => {
-                parse::<Nothing>(params)?;
                 let deleted = deletion::delete_account(db, &me).await.map_err(failure)?;
                 let outs = deleted
                     .device_ids
@@ -117,16 +93,35 @@ pub(crate) async fn call(
     Some(outcome.await)
 }
 
+/// The accounts crate's form of a profile change.
+fn profile_update(update: ProfileUpdate) -> natter_accounts::profile::ProfileUpdate {
+    natter_accounts::profile::ProfileUpdate {
+        display_name: update.display_name,
+        about: update.about,
+        avatar_media_id: update.avatar_media_id,
+        last_seen_privacy: update.last_seen_privacy,
+        photo_privacy: update.photo_privacy,
+    }
+}
+
+/// The accounts crate's form of a contacts sync.
+fn contacts_sync(sync: ContactsSync) -> natter_accounts::contacts::SyncRequest {
+    natter_accounts::contacts::SyncRequest {
+        add: sync.add,
+        remove: sync.remove,
+    }
+}
+
 /// The caller's identity with its stored role.
 async fn identity(db: &DatabaseConnection, caller: &Caller) -> Result<Identity, Failure> {
     let device = devices::Entity::find_by_id(caller.device)
         .one(db)
         .await?
-        .ok_or_else(|| Failure::new("forbidden", "this device no longer exists"))?;
+        .ok_or(Failure(Refusal::Forbidden("this device no longer exists")))?;
     let role: Role = device
         .role
         .parse()
-        .map_err(|_| Failure::new("forbidden", "this device may not do that"))?;
+        .map_err(|_| Failure(Refusal::Forbidden("this device may not do that")))?;
     Ok(Identity {
         user_id: caller.user,
         device_id: caller.device,
@@ -144,11 +139,11 @@ fn failure(err: natter_accounts::Error) -> Failure {
     match err.code() {
         "internal" => {
             tracing::warn!(error = %err, "account call failed");
-            Failure::new(
-                "unavailable",
-                "the server could not do this now; call again",
-            )
+            Failure(unavailable())
         }
-        code => Failure::new(code, err.to_string()),
+        code => Failure(Refusal::Account {
+            code,
+            message: err.to_string(),
+        }),
     }
 }

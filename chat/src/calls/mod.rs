@@ -1,38 +1,30 @@
-//! Calls: request/response operations over MQTT. A device publishes
-//! `{"type":"call","rid":"r1","method":"group.create","params":{...}}` on its outbox and gets
-//! `{"type":"result","rid":"r1","result":{...}}` or `{"type":"error","rid":"r1",...}` on
-//! `u/{me}/reply/{device}`. Operations that change a conversation also append system events
-//! to it, delivered like messages.
+//! Calls: request/response operations. A device calls a method (`group.create`, …) with a
+//! request id and gets a `result` or an `error` for that `rid` on its own device. Operations
+//! that change a conversation also append system events to it, delivered like messages.
 
 mod accounts;
 mod groups;
 mod info;
 mod presence;
 
-use natter_config::MessagingSettings;
+use natter_proto::Call;
 use natter_proto::envelope::Event;
 use sea_orm::{DatabaseConnection, DbErr};
-use serde::de::DeserializeOwned;
 use tracing::warn;
 
-use crate::messaging::{Caller, Out};
+use crate::chat::ChatSettings;
+use crate::events::{message_event, own_message_event};
+use crate::refusal::{Refusal, Refused, UNAVAILABLE_CALL};
+use crate::request::{Address, Caller, Out, Outcome};
 
-/// Longest request id.
-const MAX_RID_CHARS: usize = 64;
-
-/// Why a call was refused: a stable code and a human message.
+/// Why a call was refused. A database error becomes `unavailable` (logged and counted here,
+/// where it is handled), so that handlers can use `?` on database calls.
 #[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
-}
+pub(crate) struct Failure(pub(crate) Refusal);
 
-impl Failure {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Failure {
+        Failure(refusal)
     }
 }
 
@@ -40,14 +32,19 @@ impl From<DbErr> for Failure {
     fn from(err: DbErr) -> Failure {
         metrics::counter!(crate::telemetry::PERSIST_ERRORS).increment(1);
         warn!(error = %err, "call failed in the database");
-        Failure::new(
-            "unavailable",
-            "the server could not do this now; call again",
-        )
+        Failure(unavailable())
     }
 }
 
-/// What a call answers and what else it publishes.
+/// `unavailable` for a call (its retry hint is added in `Chat::handle_batch`).
+pub(crate) fn unavailable() -> Refusal {
+    Refusal::Unavailable {
+        retry_after_ms: None,
+        message: UNAVAILABLE_CALL,
+    }
+}
+
+/// What a call answers and what else it asks to tell.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) result: serde_json::Value,
@@ -66,97 +63,65 @@ impl Answer {
 /// Everything a call handler needs.
 pub(crate) struct Ctx<'a> {
     pub(crate) db: &'a DatabaseConnection,
-    pub(crate) settings: &'a MessagingSettings,
+    pub(crate) settings: &'a natter_config::MessagingSettings,
     pub(crate) caller: &'a Caller,
 }
 
-/// The settings calls need.
-#[derive(Clone, Debug)]
-pub(crate) struct CallSettings {
-    pub(crate) messaging: MessagingSettings,
-    pub(crate) accounts: natter_config::AccountsSettings,
-    pub(crate) presence: Option<std::sync::Arc<dyn natter_presence::PresenceStore>>,
-}
-
-/// Runs `method` for `caller` and returns what to publish: the answer on the device's reply
-/// topic after anything the call changed.
+/// Runs `call` for `caller`: anything the call changed, then the answer for `rid` on the
+/// caller's device.
 pub(crate) async fn call(
     db: &DatabaseConnection,
-    settings: &CallSettings,
+    settings: &ChatSettings,
     caller: &Caller,
     rid: String,
-    method: &str,
-    params: serde_json::Value,
-) -> Vec<Out> {
-    if rid.is_empty() || rid.chars().count() > MAX_RID_CHARS {
-        let failure = Failure::new("bad_rid", "the rid must have 1 to 64 characters");
-        return vec![answer_error(caller, rid, failure)];
-    }
+    call: Call,
+) -> Outcome {
     let ctx = Ctx {
         db,
         settings: &settings.messaging,
         caller,
     };
-    let outcome = match method {
-        "group.create" => groups::create(&ctx, parse(params)).await,
-        "group.info" => groups::info(&ctx, parse(params)).await,
-        "group.update" => groups::update(&ctx, parse(params)).await,
-        "group.add" => groups::add(&ctx, parse(params)).await,
-        "group.remove" => groups::remove(&ctx, parse(params)).await,
-        "group.promote" => groups::set_role(&ctx, parse(params), groups::ADMIN).await,
-        "group.demote" => groups::set_role(&ctx, parse(params), groups::MEMBER).await,
-        "group.leave" => groups::leave(&ctx, parse(params)).await,
-        "group.invite" => groups::invite(&ctx, parse(params)).await,
-        "group.revoke_invite" => groups::revoke_invite(&ctx, parse(params)).await,
-        "group.join" => groups::join(&ctx, parse(params)).await,
-        "message.info" => info::message_info(&ctx, parse(params)).await,
-        "conversation.timer" => info::set_timer(&ctx, parse(params)).await,
-        "presence.query" => {
-            presence::query(db, settings.presence.as_deref(), caller, parse(params)).await
+    let outcome = match call {
+        Call::GroupCreate(params) => groups::create(&ctx, params).await,
+        Call::GroupInfo(params) => groups::info(&ctx, params).await,
+        Call::GroupUpdate(params) => groups::update(&ctx, params).await,
+        Call::GroupAdd(params) => groups::add(&ctx, params).await,
+        Call::GroupRemove(params) => groups::remove(&ctx, params).await,
+        Call::GroupPromote(params) => groups::set_role(&ctx, params, groups::ADMIN).await,
+        Call::GroupDemote(params) => groups::set_role(&ctx, params, groups::MEMBER).await,
+        Call::GroupLeave(params) => groups::leave(&ctx, params).await,
+        Call::GroupInvite(params) => groups::invite(&ctx, params).await,
+        Call::GroupRevokeInvite(params) => groups::revoke_invite(&ctx, params).await,
+        Call::GroupJoin(params) => groups::join(&ctx, params).await,
+        Call::MessageInfo(params) => info::message_info(&ctx, params).await,
+        Call::ConversationTimer(params) => info::set_timer(&ctx, params).await,
+        Call::PresenceQuery(params) => {
+            presence::query(db, settings.presence.as_deref(), caller, params).await
         }
-        _ => match accounts::call(db, &settings.accounts, caller, method, params).await {
-            Some(outcome) => outcome,
-            None => Err(Failure::new(
-                "unknown_method",
-                format!("no method {method:?} (docs/PROTOCOL.md lists them)"),
-            )),
-        },
+        other => {
+            let method = other.method();
+            match accounts::call(db, &settings.accounts, caller, other).await {
+                Some(outcome) => outcome,
+                // Every other call is an account call: this would be a method added to
+                // `Call` and dispatched nowhere.
+                None => Err(Failure(Refusal::UnknownMethod(method.to_owned()))),
+            }
+        }
     };
     match outcome {
         Ok(Answer { result, mut outs }) => {
             outs.push(Out::Event(
-                caller.reply.clone(),
+                Address::CallerDevice,
                 Event::Result { rid, result },
             ));
             outs
         }
-        Err(failure) => vec![answer_error(caller, rid, failure)],
-    }
-}
-
-/// Decodes a method's parameters.
-pub(crate) fn parse<P: DeserializeOwned>(params: serde_json::Value) -> Result<P, Failure> {
-    let params = if params.is_null() {
-        serde_json::Value::Object(serde_json::Map::new())
-    } else {
-        params
-    };
-    serde_json::from_value(params)
-        .map_err(|err| Failure::new("bad_params", format!("invalid params: {err}")))
-}
-
-fn answer_error(caller: &Caller, rid: String, failure: Failure) -> Out {
-    Out::Event(
-        caller.reply.clone(),
-        Event::Error {
+        Err(Failure(refusal)) => vec![Out::Refused(Refused {
             id: None,
             rid: Some(rid),
-            code: failure.code.to_owned(),
-            message: failure.message,
-            // Added for `unavailable` by the messaging worker, which knows the database's state.
-            retry_after_ms: None,
-        },
-    )
+            refusal,
+        })],
+    }
 }
 
 /// Appends a `system` entry with `event` (a JSON object) to `conversation`, delivered to
@@ -168,7 +133,7 @@ pub(crate) async fn system_entry(
     event: &serde_json::Value,
     recipients: &[i64],
 ) -> Result<Vec<Out>, Failure> {
-    use crate::messaging::store::{self, Entry};
+    use crate::store::{self, Entry};
     let entry = Entry {
         sender: caller.user,
         device: caller.device,
@@ -186,8 +151,8 @@ pub(crate) async fn system_entry(
         .into_iter()
         .map(|(recipient, inbox_seq)| {
             Out::Event(
-                natter_proto::topics::user_inbox(recipient),
-                crate::messaging::message_event(&message, inbox_seq, conversation.group_id),
+                Address::User(recipient),
+                message_event(&message, inbox_seq, conversation.group_id),
             )
         })
         .collect();
@@ -195,8 +160,8 @@ pub(crate) async fn system_entry(
     // the calling one too (nothing else tells it the copy's inbox position).
     if let Some(own) = appended.own {
         outs.push(Out::Event(
-            natter_proto::topics::user_inbox(caller.user),
-            crate::messaging::own_message_event(&message, own, conversation.group_id),
+            Address::User(caller.user),
+            own_message_event(&message, own, conversation.group_id),
         ));
     }
     Ok(outs)
