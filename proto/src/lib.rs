@@ -1,5 +1,6 @@
 //! What natter's broker, bridge, workers and clients must agree on, and nothing else: the
-//! topic scheme, the messaging envelope and well-known names. No I/O.
+//! topic scheme, the messaging envelope, the typed calls ([`Call`]) and well-known names.
+//! No I/O.
 
 pub mod call;
 pub mod envelope;
