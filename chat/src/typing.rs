@@ -1,4 +1,4 @@
-//! Typing indicators: forwarded at once as QoS 0 events, never stored, at most one per
+//! Typing indicators: forwarded at once as ephemeral events, never stored, at most one per
 //! device and conversation per interval (more are dropped: the next one carries the state).
 
 use std::collections::HashMap;

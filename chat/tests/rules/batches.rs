@@ -20,8 +20,11 @@ async fn a_resent_id_stores_one_message_and_answers_sent_again() {
     assert_eq!(sent(&again), Some(server_id), "the resend is answered with the same message");
     assert_eq!(
         messages(&first),
-        vec![(server_id, Address::User(bob.user))],
-        "bob gets the message once"
+        vec![
+            (server_id, Address::CallerOtherDevices),
+            (server_id, Address::User(bob.user))
+        ],
+        "ann's other devices get her copy, bob the message, once"
     );
     assert!(messages(&again).is_empty(), "the resend delivers nothing new");
     let stored = messages::Entity::find().count(&world.db).await.expect("counting");
