@@ -1,5 +1,5 @@
-//! Account operations over MQTT: the same functions as the HTTP API (docs/API.md), so a phone
-//! needs one connection. Registration stays HTTP-only: it is what gives a device credentials.
+//! Account calls: the same functions as the HTTP API (docs/API.md), so a phone needs one
+//! connection (MQTT). Registration stays HTTP-only: it is what gives a device credentials.
 
 use natter_accounts::{Identity, Role};
 use natter_config::AccountsSettings;
