@@ -17,7 +17,11 @@ async fn a_resent_id_stores_one_message_and_answers_sent_again() {
     let again = world.one(ann, send("m1", Target::User(bob.user))).await;
 
     let server_id = sent(&first).expect("the first send is sent");
-    assert_eq!(sent(&again), Some(server_id), "the resend is answered with the same message");
+    assert_eq!(
+        sent(&again),
+        Some(server_id),
+        "the resend is answered with the same message"
+    );
     assert_eq!(
         messages(&first),
         vec![
@@ -26,8 +30,14 @@ async fn a_resent_id_stores_one_message_and_answers_sent_again() {
         ],
         "ann's other devices get her copy, bob the message, once"
     );
-    assert!(messages(&again).is_empty(), "the resend delivers nothing new");
-    let stored = messages::Entity::find().count(&world.db).await.expect("counting");
+    assert!(
+        messages(&again).is_empty(),
+        "the resend delivers nothing new"
+    );
+    let stored = messages::Entity::find()
+        .count(&world.db)
+        .await
+        .expect("counting");
     assert_eq!(stored, 1);
 }
 
@@ -45,7 +55,10 @@ async fn a_resent_id_within_one_batch_is_one_message() {
 
     assert_eq!(sent(&outcomes[0]), sent(&outcomes[1]));
     assert!(sent(&outcomes[0]).is_some());
-    let stored = messages::Entity::find().count(&world.db).await.expect("counting");
+    let stored = messages::Entity::find()
+        .count(&world.db)
+        .await
+        .expect("counting");
     assert_eq!(stored, 1);
 }
 
@@ -67,7 +80,10 @@ async fn a_refused_send_in_a_batch_costs_only_itself() {
     assert_eq!(refusal(&outcomes[1]), Some(&Refusal::UnknownRecipient));
     assert_eq!(refusal(&outcomes[2]), Some(&Refusal::BadId));
     assert!(sent(&outcomes[3]).is_some());
-    let stored = messages::Entity::find().count(&world.db).await.expect("counting");
+    let stored = messages::Entity::find()
+        .count(&world.db)
+        .await
+        .expect("counting");
     assert_eq!(stored, 2);
 }
 
@@ -100,12 +116,21 @@ async fn a_batch_that_fails_in_the_database_is_retried_one_by_one() {
             assert_eq!(refused.id.as_deref(), Some("boom"));
             assert_eq!(refused.refusal.code(), "unavailable");
             assert!(
-                matches!(refused.refusal, Refusal::Unavailable { retry_after_ms: Some(_), .. }),
+                matches!(
+                    refused.refusal,
+                    Refusal::Unavailable {
+                        retry_after_ms: Some(_),
+                        ..
+                    }
+                ),
                 "an unavailable carries a retry hint: {refused:?}"
             );
         }
         other => panic!("expected unavailable for the bad send, got {other:?}"),
     }
-    let stored = messages::Entity::find().count(&world.db).await.expect("counting");
+    let stored = messages::Entity::find()
+        .count(&world.db)
+        .await
+        .expect("counting");
     assert_eq!(stored, 2);
 }

@@ -32,7 +32,9 @@ async fn group(world: &mut World, admin: Caller, members: &[Caller]) -> i64 {
 
 /// `user`'s role in `group`, as `group.info` shows it to `viewer`.
 async fn role(world: &mut World, viewer: Caller, group: i64, user: i64) -> Option<String> {
-    let outcome = world.one(viewer, call(Call::GroupInfo(GroupRef { group }))).await;
+    let outcome = world
+        .one(viewer, call(Call::GroupInfo(GroupRef { group })))
+        .await;
     let members = result(&outcome)?["members"].as_array()?.clone();
     members
         .iter()
@@ -74,7 +76,10 @@ async fn only_admins_add_and_remove_members() {
         })),
         "every edge is told to cut carl off: {by_admin_remove:?}"
     );
-    assert_eq!(role(&mut world, ann, group, dana.user).await.as_deref(), Some("member"));
+    assert_eq!(
+        role(&mut world, ann, group, dana.user).await.as_deref(),
+        Some("member")
+    );
     assert_eq!(role(&mut world, ann, group, carl.user).await, None);
 }
 
@@ -107,13 +112,21 @@ async fn the_last_admin_leaving_promotes_the_longest_standing_member() {
         user: ann.user,
     });
     let refused = world.one(ann, call(demote_last)).await;
-    let left = world.one(ann, call(Call::GroupLeave(GroupRef { group }))).await;
+    let left = world
+        .one(ann, call(Call::GroupLeave(GroupRef { group })))
+        .await;
 
     assert_eq!(refusal(&refused), Some(&Refusal::LastAdmin));
     assert!(result(&left).is_some(), "{left:?}");
     // Bob and Carl joined together; the lower user id (Bob, created first) inherits.
-    assert_eq!(role(&mut world, bob, group, bob.user).await.as_deref(), Some("admin"));
-    assert_eq!(role(&mut world, bob, group, carl.user).await.as_deref(), Some("member"));
+    assert_eq!(
+        role(&mut world, bob, group, bob.user).await.as_deref(),
+        Some("admin")
+    );
+    assert_eq!(
+        role(&mut world, bob, group, carl.user).await.as_deref(),
+        Some("member")
+    );
     let gone = world.one(ann, send("m1", Target::Group(group))).await;
     assert_eq!(refusal(&gone), Some(&Refusal::NotAMember));
 }
@@ -124,8 +137,12 @@ async fn the_last_member_leaving_ends_the_group() {
     let ann = world.user().await;
     let group = group(&mut world, ann, &[]).await;
 
-    world.one(ann, call(Call::GroupLeave(GroupRef { group }))).await;
-    let rejoin = world.one(ann, call(Call::GroupInfo(GroupRef { group }))).await;
+    world
+        .one(ann, call(Call::GroupLeave(GroupRef { group })))
+        .await;
+    let rejoin = world
+        .one(ann, call(Call::GroupInfo(GroupRef { group })))
+        .await;
 
     assert_eq!(refusal(&rejoin), Some(&Refusal::UnknownGroup(group)));
 }

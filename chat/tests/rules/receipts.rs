@@ -15,10 +15,12 @@ fn receipt(status: ReceiptStatus, ids: Vec<i64>) -> Request {
 async fn a_delivered_receipt_after_read_leaves_the_message_read() {
     let mut world = world().await;
     let (ann, bob) = (world.user().await, world.user().await);
-    let message = sent(&world.one(ann, send("m1", Target::User(bob.user))).await)
-        .expect("the send is sent");
+    let message =
+        sent(&world.one(ann, send("m1", Target::User(bob.user))).await).expect("the send is sent");
 
-    let read = world.one(bob, receipt(ReceiptStatus::Read, vec![message])).await;
+    let read = world
+        .one(bob, receipt(ReceiptStatus::Read, vec![message]))
+        .await;
     let late = world
         .one(bob, receipt(ReceiptStatus::Delivered, vec![message]))
         .await;
