@@ -2,7 +2,7 @@
 //! ([`crate::envelope::Request::Call`] carries them as a string and a JSON value, on the wire
 //! in JSON and protobuf alike). [`Call::parse`] reads them once, so the rules never match
 //! method names. Parameter types keep the names the refusals' messages have always shown
-//! (`#[serde(rename)]`), so that a client sees the same `bad_params` text as before.
+//! (`#[serde(expecting)]`), so that a client sees the same `bad_params` text as before.
 
 use serde::{Deserialize, Deserializer};
 
@@ -164,7 +164,7 @@ struct Nothing {}
 
 /// `group.create`: a new group with me as its admin.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "Create")]
+#[serde(expecting = "struct Create")]
 pub struct GroupCreate {
     /// The group's name, 1 to 100 characters.
     pub name: String,
@@ -181,7 +181,7 @@ pub struct GroupCreate {
 
 /// A call about one group.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "GroupOnly")]
+#[serde(expecting = "struct GroupOnly")]
 pub struct GroupRef {
     /// The group.
     pub group: i64,
@@ -189,7 +189,7 @@ pub struct GroupRef {
 
 /// `group.update`: what to change (at least one field).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "Update")]
+#[serde(expecting = "struct Update")]
 pub struct GroupUpdate {
     /// The group.
     pub group: i64,
@@ -206,7 +206,7 @@ pub struct GroupUpdate {
 
 /// `group.add` and `group.remove`: users of a group.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "Users")]
+#[serde(expecting = "struct Users")]
 pub struct GroupUsers {
     /// The group.
     pub group: i64,
@@ -216,7 +216,7 @@ pub struct GroupUsers {
 
 /// `group.promote` and `group.demote`: one member of a group.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "OneUser")]
+#[serde(expecting = "struct OneUser")]
 pub struct GroupUser {
     /// The group.
     pub group: i64,
@@ -226,7 +226,7 @@ pub struct GroupUser {
 
 /// `group.join`: an invite link's token.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "Join")]
+#[serde(expecting = "struct Join")]
 pub struct GroupJoin {
     /// The token.
     pub token: String,
@@ -234,7 +234,7 @@ pub struct GroupJoin {
 
 /// `message.info`: a message I sent.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "MessageInfo")]
+#[serde(expecting = "struct MessageInfo")]
 pub struct MessageRef {
     /// Its server id.
     pub message: i64,
@@ -251,7 +251,7 @@ pub struct Timer {
 
 /// `presence.query`: whose presence.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "Query")]
+#[serde(expecting = "struct Query")]
 pub struct PresenceQuery {
     /// 1 to 256 users.
     pub users: Vec<i64>,
@@ -259,7 +259,7 @@ pub struct PresenceQuery {
 
 /// `users.get`, `blocks.add`, `blocks.remove`: one user.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "User")]
+#[serde(expecting = "struct User")]
 pub struct UserRef {
     /// The user.
     pub user: i64,
@@ -267,7 +267,7 @@ pub struct UserRef {
 
 /// `devices.remove`: one of my devices.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename = "Device")]
+#[serde(expecting = "struct Device")]
 pub struct DeviceRef {
     /// The device.
     pub device: i64,
@@ -297,7 +297,7 @@ pub struct ProfileUpdate {
 
 /// `contacts.sync` (as `POST /v1/contacts/sync`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename = "SyncRequest", deny_unknown_fields)]
+#[serde(expecting = "struct SyncRequest", deny_unknown_fields)]
 pub struct ContactsSync {
     /// Numbers to add to the address book, as typed (international format).
     #[serde(default)]
