@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
-use crate::messaging;
 use crate::telemetry::{BRIDGE_CONNECT_ERRORS, BRIDGE_CONNECTED, describe};
+use crate::worker;
 
 /// How long to wait before reconnecting after the broker went away.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
@@ -113,18 +113,17 @@ async fn run_session(
     network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);
     let (inbound, inbound_rx) = mpsc::channel(ctx.channel_capacity);
-    let handler = messaging::Handler::new(
-        ctx.db.clone(),
-        ctx.messaging.clone(),
-        ctx.accounts.clone(),
-        ctx.presence.clone(),
-        ctx.db_health.clone(),
-    );
+    let settings = natter_chat::ChatSettings {
+        messaging: ctx.messaging.clone(),
+        accounts: ctx.accounts.clone(),
+        presence: ctx.presence.clone(),
+    };
+    let chat = natter_chat::Chat::new(ctx.db.clone(), settings, ctx.db_health.clone());
     let (acked, acked_rx) = watch::channel(0_u64);
-    // Group commit in every session: batches lock in one global order (`messaging::run`).
-    let max_batch = messaging::MAX_BATCH;
-    let mut worker = tokio::spawn(messaging::run(
-        handler,
+    // Group commit in every session: batches lock in one global order (`natter_chat`).
+    let max_batch = natter_chat::MAX_BATCH;
+    let mut worker = tokio::spawn(worker::run(
+        chat,
         client.clone(),
         inbound_rx,
         acked_rx,
@@ -139,7 +138,7 @@ async fn run_session(
             event = eventloop.poll() => {
                 if let Some(publish) = on_event(&ctx, index, &client, &acked, event, &shutdown).await {
                     // Waits when the messaging task is behind: back-pressure on the broker.
-                    if inbound.send(messaging::Inbound { publish }).await.is_err() {
+                    if inbound.send(worker::Inbound { publish }).await.is_err() {
                         break;
                     }
                 }

@@ -1,20 +1,21 @@
 //! natter's bridge workers: trusted MQTT clients (rumqttc) of the broker's loopback listener
-//! that persist what users send, fan it out, and track presence.
+//! that hand what users publish on their outboxes to the messaging rules (`natter_chat`) and
+//! publish what the rules answer. The bridge owns the transport: decode → call → publish →
+//! acknowledge; the rules own what a request means.
 //!
 //! The bridge reaches the broker over MQTT only, never through rumqttd's in-process links, so
 //! it runs in the same process as the broker (`natter serve`) or in its own (`natter bridge`).
 
 mod connection;
-pub mod db_health;
 mod error;
-mod messaging;
 pub mod presence;
-mod rpc;
 mod telemetry;
+mod worker;
 
 pub use connection::{BridgeContext, run};
-pub use db_health::DatabaseHealth;
 pub use error::{Error, Result};
+pub use natter_chat::db_health;
+pub use natter_chat::db_health::DatabaseHealth;
 
 /// Milliseconds since the Unix epoch, the unit of every `*_at` column.
 pub(crate) fn now_ms() -> i64 {

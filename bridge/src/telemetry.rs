@@ -5,16 +5,8 @@ pub(crate) const BRIDGE_CONNECTED: &str = "natter_bridge_connected";
 /// Counter: connection attempts to the broker that failed.
 pub(crate) const BRIDGE_CONNECT_ERRORS: &str = "natter_bridge_connect_errors_total";
 
-/// Gauge: 0 while the database is known not to answer (requests refused at once), else 1.
-pub(crate) const DATABASE_UP: &str = "natter_database_up";
-
-/// Counter: messages stored (duplicates of a client id not counted).
-pub(crate) const MESSAGES_PERSISTED: &str = "natter_messages_persisted_total";
-/// Counter: requests that failed in the database.
-pub(crate) const PERSIST_ERRORS: &str = "natter_persist_errors_total";
-/// Histogram: seconds to handle one outbox request, database included; requests that shared
-/// a batch's transaction each record the batch's time.
-pub(crate) const PERSIST_SECONDS: &str = "natter_persist_seconds";
+// The messaging rules' metrics (stored messages, database state and time) are named in
+// `natter_chat::telemetry`.
 
 /// Histogram: outbox requests taken from the broker at once (one transaction for their sends
 /// and receipts).
@@ -23,9 +15,10 @@ pub(crate) const BATCH_SIZE: &str = "natter_bridge_batch_size";
 /// Counter: events too large for the internal packet limit (call answers become `too_large`).
 pub(crate) const EVENTS_TOO_LARGE: &str = "natter_bridge_events_too_large_total";
 
-/// Registers the bridge's metrics with their help texts, so that they are exported before
-/// their first change.
+/// Registers the bridge's metrics (and the rules', which the bridge runs) with their help
+/// texts, so that they are exported before their first change.
 pub(crate) fn describe() {
+    natter_chat::telemetry::describe();
     metrics::describe_gauge!(
         BRIDGE_CONNECTED,
         "1 while the bridge is connected to the broker"
@@ -33,19 +26,6 @@ pub(crate) fn describe() {
     metrics::describe_counter!(
         BRIDGE_CONNECT_ERRORS,
         "failed connection attempts from the bridge to the broker"
-    );
-    metrics::describe_gauge!(
-        DATABASE_UP,
-        "0 while the database is known not to answer (requests refused at once), else 1"
-    );
-    metrics::describe_counter!(MESSAGES_PERSISTED, "messages stored");
-    metrics::describe_counter!(
-        PERSIST_ERRORS,
-        "outbox requests that failed in the database"
-    );
-    metrics::describe_histogram!(
-        PERSIST_SECONDS,
-        "seconds to handle one outbox request (requests of one batch record the batch's time)"
     );
     metrics::describe_histogram!(
         BATCH_SIZE,
@@ -56,10 +36,6 @@ pub(crate) fn describe() {
         "events over the internal packet limit, not sent (call answers answered too_large)"
     );
     metrics::counter!(EVENTS_TOO_LARGE).increment(0);
-    metrics::counter!(MESSAGES_PERSISTED).increment(0);
-    metrics::counter!(PERSIST_ERRORS).increment(0);
     metrics::gauge!(BRIDGE_CONNECTED).set(0.0);
-    // The bridge starts after the database answered (migrations).
-    metrics::gauge!(DATABASE_UP).set(1.0);
     metrics::counter!(BRIDGE_CONNECT_ERRORS).increment(0);
 }

@@ -1,9 +1,13 @@
 //! What natter's broker, bridge, workers and clients must agree on, and nothing else: the
-//! topic scheme, the messaging envelope and well-known names. No I/O.
+//! topic scheme, the messaging envelope, the typed calls ([`Call`]) and well-known names.
+//! No I/O.
 
+pub mod call;
 pub mod envelope;
 pub mod topics;
 pub mod wire;
+
+pub use call::Call;
 
 /// The MQTT username that trusted service clients (bridge workers) use on the broker's
 /// loopback listener.

@@ -7,12 +7,14 @@ use natter_entities::{
 };
 use natter_proto::envelope::{MessageKind, ReceiptStatus, Target};
 
-use super::statements;
+use crate::statements;
 use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
+
+use crate::refusal::Refusal;
 
 /// A message as stored, with what its events need.
 #[derive(Clone, Debug)]
@@ -27,16 +29,6 @@ pub(crate) struct Stored {
     pub(crate) own: Option<i64>,
     /// The message was stored before under the same client id: nothing new to deliver.
     pub(crate) duplicate: bool,
-}
-
-/// Why a send was refused (answered to the device, not an error of the server).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    UnknownRecipient,
-    NotAMember,
-    UnknownMedia,
-    /// `reply_to` names no message of the conversation the send goes to (a forged quote).
-    UnknownReply,
 }
 
 /// A send to persist.
@@ -54,7 +46,9 @@ pub(crate) struct Send<'a> {
 
 /// Stores a message and a pending delivery per recipient inside `txn`, or returns the message
 /// already stored under the same client id (then with no new deliveries). A refusal writes
-/// nothing, so a batch may go on after one.
+/// nothing, so a batch may go on after one (`unknown_recipient`, `not_a_member`,
+/// `unknown_media`, or `unknown_reply` when `reply_to` names no message of the conversation
+/// the send goes to: a forged quote).
 pub(crate) async fn persist_in(
     txn: &impl ConnectionTrait,
     send: Send<'_>,

@@ -9,8 +9,10 @@ use natter_entities::{conversations, messages};
 use natter_proto::envelope::MessageKind;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
 
-use crate::messaging::store::{self, Entry};
-use crate::messaging::{Caller, Out, check_id, error, stored_events};
+use crate::refusal::Refusal;
+use crate::request::{Caller, Outcome};
+use crate::send::{check_id, refused, stored_events};
+use crate::store::{self, Entry};
 
 /// Longest reaction, in bytes (an emoji with modifiers fits).
 const MAX_REACTION_BYTES: usize = 32;
@@ -34,19 +36,14 @@ pub(crate) async fn apply(
     id: String,
     target: i64,
     change: Change,
-) -> Result<Vec<Out>, DbErr> {
-    if let Some(refused) = check_id(caller, &id) {
-        return Ok(refused);
+) -> Result<Outcome, DbErr> {
+    if let Some(bad_id) = check_id(&id) {
+        return Ok(bad_id);
     }
     if let Change::React(emoji) = &change
         && emoji.len() > MAX_REACTION_BYTES
     {
-        return Ok(refuse(
-            caller,
-            id,
-            "bad_reaction",
-            "a reaction is at most 32 bytes",
-        ));
+        return Ok(refused(id, Refusal::BadReaction));
     }
     let txn = db.begin().await?;
     if let Some(stored) = store::existing(&txn, caller.user, &id).await? {
@@ -63,34 +60,24 @@ pub(crate) async fn apply(
         None => None,
     };
     let (Some(message), Some(conversation)) = (found, conversation) else {
-        return Ok(refuse(caller, id, "unknown_message", "no such message"));
+        return Ok(refused(id, Refusal::UnknownMessage));
     };
     let visible = store::participates(&txn, &conversation, caller.user).await?
         && message.deleted_at.is_none()
         && message.expires_at.is_none_or(|at| at > caller.now);
     let kind = MessageKind::from_stored(&message.kind);
     if !visible || !matches!(kind, MessageKind::Text | MessageKind::Media) {
-        return Ok(refuse(caller, id, "unknown_message", "no such message"));
+        return Ok(refused(id, Refusal::UnknownMessage));
     }
     let is_author = message.sender_user_id == caller.user;
     let (entry_kind, body) = match change {
         Change::Edit(body) => {
             if !is_author {
-                return Ok(refuse(
-                    caller,
-                    id,
-                    "not_author",
-                    "only its author may edit a message",
-                ));
+                return Ok(refused(id, Refusal::NotAuthorOfEdit));
             }
             let window = i64::try_from(settings.edit_window().as_millis()).unwrap_or(i64::MAX);
             if caller.now.saturating_sub(message.created_at) > window {
-                return Ok(refuse(
-                    caller,
-                    id,
-                    "edit_window_over",
-                    "the edit window of this message is over",
-                ));
+                return Ok(refused(id, Refusal::EditWindowOver));
             }
             let mut update: messages::ActiveModel = message.clone().into();
             update.body = Set(body.clone());
@@ -100,12 +87,7 @@ pub(crate) async fn apply(
         }
         Change::Delete => {
             if !is_author {
-                return Ok(refuse(
-                    caller,
-                    id,
-                    "not_author",
-                    "only its author may delete a message for everyone",
-                ));
+                return Ok(refused(id, Refusal::NotAuthorOfDeletion));
             }
             let mut update: messages::ActiveModel = message.clone().into();
             update.body = Set(Vec::new());
@@ -137,11 +119,4 @@ pub(crate) async fn apply(
         duplicate: false,
     };
     Ok(stored_events(caller, id, &stored))
-}
-
-fn refuse(caller: &Caller, id: String, code: &str, message: &str) -> Vec<Out> {
-    vec![Out::Event(
-        caller.reply.clone(),
-        error(Some(id), code, message),
-    )]
 }

@@ -1,8 +1,8 @@
 //! The database as this process sees it: whether its work is timing out or cannot reach the
 //! database, the bound on one request's database work, and the retry hint that every
-//! `unavailable` answer carries. Shared by the bridge's messaging worker (which records what
-//! its requests met and fails fast while the database is known down) and the health probe
-//! (which records its own bounded probe). It does not talk to the database itself.
+//! `unavailable` answer carries. Shared by the messaging rules ([`crate::Chat`], which record
+//! what their requests met and fail fast while the database is known down) and the health
+//! probe (which records its own bounded probe). It does not talk to the database itself.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -4,17 +4,18 @@
 //! message. A removal also tells every edge, so the removed member stops receiving at once.
 
 use natter_entities::{blocks, group_members, groups, users};
+use natter_proto::call::{GroupCreate, GroupJoin, GroupRef, GroupUpdate, GroupUser, GroupUsers};
 use natter_proto::topics::ControlTopic;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ModelTrait,
     PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::messaging::Out;
-use crate::messaging::store;
-use crate::rpc::{Answer, Ctx, Failure};
+use crate::calls::{Answer, Ctx, Failure};
+use crate::refusal::Refusal;
+use crate::request::Out;
+use crate::store;
 
 /// The role of a group admin.
 pub(crate) const ADMIN: &str = "admin";
@@ -27,55 +28,7 @@ const MAX_DESCRIPTION_CHARS: usize = 2048;
 /// Most users one add or remove may name.
 const MAX_USERS_PER_CALL: usize = 256;
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct Create {
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    avatar: Option<i64>,
-    #[serde(default)]
-    members: Vec<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct GroupOnly {
-    group: i64,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Update {
-    group: i64,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    avatar: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Users {
-    group: i64,
-    users: Vec<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct OneUser {
-    group: i64,
-    user: i64,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Join {
-    token: String,
-}
-
-pub(crate) async fn create(
-    ctx: &Ctx<'_>,
-    params: Result<Create, Failure>,
-) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn create(ctx: &Ctx<'_>, params: GroupCreate) -> Result<Answer, Failure> {
     let name = checked_text(&params.name, "name", MAX_NAME_CHARS, false)?;
     let description = checked_text(
         &params.description,
@@ -118,11 +71,7 @@ pub(crate) async fn create(
     })
 }
 
-pub(crate) async fn info(
-    ctx: &Ctx<'_>,
-    params: Result<GroupOnly, Failure>,
-) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn info(ctx: &Ctx<'_>, params: GroupRef) -> Result<Answer, Failure> {
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
     let members = group_members::Entity::find()
@@ -157,11 +106,7 @@ pub(crate) async fn info(
     Ok(Answer::only(result))
 }
 
-pub(crate) async fn update(
-    ctx: &Ctx<'_>,
-    params: Result<Update, Failure>,
-) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn update(ctx: &Ctx<'_>, params: GroupUpdate) -> Result<Answer, Failure> {
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
     require_admin(&txn, group.id, ctx.caller.user).await?;
@@ -182,8 +127,7 @@ pub(crate) async fn update(
         update.avatar_media_id = Set(Some(avatar));
     }
     if change.is_empty() {
-        return Err(Failure::new(
-            "bad_params",
+        return Err(bad_params(
             "nothing to change: give name, description or avatar",
         ));
     }
@@ -198,8 +142,7 @@ pub(crate) async fn update(
     })
 }
 
-pub(crate) async fn add(ctx: &Ctx<'_>, params: Result<Users, Failure>) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn add(ctx: &Ctx<'_>, params: GroupUsers) -> Result<Answer, Failure> {
     check_user_count(&params.users)?;
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
@@ -236,11 +179,7 @@ pub(crate) async fn add(ctx: &Ctx<'_>, params: Result<Users, Failure>) -> Result
     })
 }
 
-pub(crate) async fn remove(
-    ctx: &Ctx<'_>,
-    params: Result<Users, Failure>,
-) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn remove(ctx: &Ctx<'_>, params: GroupUsers) -> Result<Answer, Failure> {
     check_user_count(&params.users)?;
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
@@ -248,10 +187,7 @@ pub(crate) async fn remove(
     let mut removed = Vec::new();
     for &user in &params.users {
         if user == ctx.caller.user {
-            return Err(Failure::new(
-                "bad_params",
-                "use group.leave to leave a group",
-            ));
+            return Err(bad_params("use group.leave to leave a group"));
         }
         if let Some(member) = group_members::Entity::find_by_id((group.id, user))
             .one(&txn)
@@ -281,10 +217,9 @@ pub(crate) async fn remove(
 
 pub(crate) async fn set_role(
     ctx: &Ctx<'_>,
-    params: Result<OneUser, Failure>,
+    params: GroupUser,
     role: &'static str,
 ) -> Result<Answer, Failure> {
-    let params = params?;
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
     require_admin(&txn, group.id, ctx.caller.user).await?;
@@ -292,10 +227,7 @@ pub(crate) async fn set_role(
         .one(&txn)
         .await?
     else {
-        return Err(Failure::new(
-            "not_a_member",
-            format!("user {} is not in this group", params.user),
-        ));
+        return Err(Refusal::NotInGroup(params.user).into());
     };
     if member.role == role {
         return Ok(Answer::only(
@@ -303,10 +235,7 @@ pub(crate) async fn set_role(
         ));
     }
     if role == MEMBER && admin_count(&txn, group.id).await? <= 1 {
-        return Err(Failure::new(
-            "last_admin",
-            "a group keeps at least one admin; promote another first",
-        ));
+        return Err(Refusal::LastAdmin.into());
     }
     let mut update: group_members::ActiveModel = member.into();
     update.role = Set(role.to_owned());
@@ -321,11 +250,7 @@ pub(crate) async fn set_role(
     })
 }
 
-pub(crate) async fn leave(
-    ctx: &Ctx<'_>,
-    params: Result<GroupOnly, Failure>,
-) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn leave(ctx: &Ctx<'_>, params: GroupRef) -> Result<Answer, Failure> {
     let me = ctx.caller.user;
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
@@ -381,11 +306,7 @@ pub(crate) async fn leave(
     })
 }
 
-pub(crate) async fn invite(
-    ctx: &Ctx<'_>,
-    params: Result<GroupOnly, Failure>,
-) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn invite(ctx: &Ctx<'_>, params: GroupRef) -> Result<Answer, Failure> {
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
     require_admin(&txn, group.id, ctx.caller.user).await?;
@@ -398,11 +319,7 @@ pub(crate) async fn invite(
     Ok(Answer::only(json!({"group": group.id, "token": token})))
 }
 
-pub(crate) async fn revoke_invite(
-    ctx: &Ctx<'_>,
-    params: Result<GroupOnly, Failure>,
-) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn revoke_invite(ctx: &Ctx<'_>, params: GroupRef) -> Result<Answer, Failure> {
     let txn = ctx.db.begin().await?;
     let group = live_group(&txn, params.group).await?;
     require_admin(&txn, group.id, ctx.caller.user).await?;
@@ -413,15 +330,9 @@ pub(crate) async fn revoke_invite(
     Ok(Answer::only(json!({"group": group.id})))
 }
 
-pub(crate) async fn join(ctx: &Ctx<'_>, params: Result<Join, Failure>) -> Result<Answer, Failure> {
-    let params = params?;
+pub(crate) async fn join(ctx: &Ctx<'_>, params: GroupJoin) -> Result<Answer, Failure> {
     let me = ctx.caller.user;
-    let invalid = || {
-        Failure::new(
-            "invalid_invite",
-            "this invite link is not valid (revoked or mistyped)",
-        )
-    };
+    let invalid = || Failure(Refusal::InvalidInvite);
     if params.token.is_empty() || params.token.len() > 64 {
         return Err(invalid());
     }
@@ -479,7 +390,7 @@ async fn system_event(
     recipients.extend_from_slice(also);
     recipients.sort_unstable();
     recipients.dedup();
-    crate::rpc::system_entry(txn, &conversation, ctx.caller, &event, &recipients).await
+    crate::calls::system_entry(txn, &conversation, ctx.caller, &event, &recipients).await
 }
 
 /// Of `users`, those who exist and do not block `actor`; and the others.
@@ -531,7 +442,7 @@ async fn live_group(txn: &impl ConnectionTrait, group_id: i64) -> Result<groups:
         .one(txn)
         .await?
         .filter(|group| group.deleted_at.is_none())
-        .ok_or_else(|| Failure::new("unknown_group", format!("no group {group_id}")))
+        .ok_or(Failure(Refusal::UnknownGroup(group_id)))
 }
 
 async fn require_admin(
@@ -544,10 +455,7 @@ async fn require_admin(
         .await?
     {
         Some(member) if member.role == ADMIN => Ok(()),
-        Some(_) => Err(Failure::new(
-            "not_an_admin",
-            "only group admins may do this",
-        )),
+        Some(_) => Err(Refusal::NotAnAdmin.into()),
         None => Err(not_a_member()),
     }
 }
@@ -569,7 +477,7 @@ async fn admin_count(txn: &impl ConnectionTrait, group_id: i64) -> Result<u64, F
 
 fn check_user_count(users: &[i64]) -> Result<(), Failure> {
     if users.is_empty() || users.len() > MAX_USERS_PER_CALL {
-        return Err(Failure::new("bad_params", "name 1 to 256 users"));
+        return Err(bad_params("name 1 to 256 users"));
     }
     Ok(())
 }
@@ -587,18 +495,21 @@ fn checked_text(
         || text.chars().any(|c| c.is_control() && c != '\n')
     {
         let empty = if may_be_empty { "" } else { "1 to " };
-        return Err(Failure::new(
-            "bad_params",
-            format!("{field} must have {empty}{max} characters and no control characters"),
-        ));
+        return Err(bad_params(format!(
+            "{field} must have {empty}{max} characters and no control characters"
+        )));
     }
     Ok(text.to_owned())
 }
 
 fn not_a_member() -> Failure {
-    Failure::new("not_a_member", "you are not a member of this group")
+    Failure(Refusal::NotAMember)
 }
 
 fn over_limit(limit: u32) -> Failure {
-    Failure::new("group_full", format!("a group has at most {limit} members"))
+    Failure(Refusal::GroupFull(limit))
+}
+
+fn bad_params(message: impl Into<String>) -> Failure {
+    Failure(Refusal::BadParams(message.into()))
 }

@@ -2,36 +2,31 @@
 //! answer as HTTP `GET /v1/presence?users=…`).
 
 use natter_presence::PresenceStore;
+use natter_proto::call::PresenceQuery;
 use sea_orm::DatabaseConnection;
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::messaging::Caller;
-use crate::rpc::{Answer, Failure};
+use crate::calls::{Answer, Failure, unavailable};
+use crate::refusal::{Refusal, UNAVAILABLE_PRESENCE};
+use crate::request::Caller;
 
 /// Most users one query may name.
 const MAX_USERS: usize = 256;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Query {
-    users: Vec<i64>,
-}
 
 pub(crate) async fn query(
     db: &DatabaseConnection,
     store: Option<&dyn PresenceStore>,
     caller: &Caller,
-    params: Result<Query, Failure>,
+    params: PresenceQuery,
 ) -> Result<Answer, Failure> {
-    let params = params?;
     if params.users.is_empty() || params.users.len() > MAX_USERS {
-        return Err(Failure::new("bad_params", "name 1 to 256 users"));
+        return Err(Refusal::BadParams("name 1 to 256 users".to_owned()).into());
     }
     let Some(store) = store else {
-        return Err(Failure::new(
-            "unavailable",
-            "presence is not reachable from this bridge (run it with the broker, or set redis.url)",
-        ));
+        return Err(Failure(Refusal::Unavailable {
+            retry_after_ms: None,
+            message: UNAVAILABLE_PRESENCE,
+        }));
     };
     let mut answers = Vec::with_capacity(params.users.len());
     for &user in &params.users {
@@ -39,10 +34,7 @@ pub(crate) async fn query(
             .await
             .map_err(|err| {
                 tracing::warn!(error = %err, "presence query failed");
-                Failure::new(
-                    "unavailable",
-                    "the server could not do this now; call again",
-                )
+                Failure(unavailable())
             })?;
         answers.push(answer);
     }

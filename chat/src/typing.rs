@@ -1,4 +1,4 @@
-//! Typing indicators: forwarded at once as QoS 0 events, never stored, at most one per
+//! Typing indicators: forwarded at once as ephemeral events, never stored, at most one per
 //! device and conversation per interval (more are dropped: the next one carries the state).
 
 use std::collections::HashMap;
@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use natter_entities::{blocks, group_members, users};
 use natter_proto::envelope::{Event, Target};
-use natter_proto::topics;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-use crate::messaging::{Caller, Out};
+use crate::request::{Address, Caller, Out, Outcome};
+use crate::telemetry::TYPING_DROPPED;
 
 /// Entries kept before old ones are swept.
 const SWEEP_AT: usize = 10_000;
@@ -60,9 +60,9 @@ pub(crate) async fn forward(
     caller: &Caller,
     to: Target,
     active: bool,
-) -> Result<Vec<Out>, DbErr> {
+) -> Result<Outcome, DbErr> {
     if !limiter.admit(caller.device, to, active) {
-        metrics::counter!("natter_typing_dropped_total").increment(1);
+        metrics::counter!(TYPING_DROPPED).increment(1);
         return Ok(Vec::new());
     }
     let (recipients, group_id) = match to {
@@ -99,7 +99,7 @@ pub(crate) async fn forward(
         .into_iter()
         .map(|recipient| {
             Out::Ephemeral(
-                topics::user_inbox(recipient),
+                Address::User(recipient),
                 Event::Typing {
                     from: caller.user,
                     group_id,
