@@ -2,6 +2,7 @@
 //! topic scheme, the messaging envelope and well-known names. No I/O.
 
 pub mod envelope;
+pub mod stamp;
 pub mod topics;
 pub mod wire;
 

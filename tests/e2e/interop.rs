@@ -178,11 +178,15 @@ async fn publish_to_outbox(
         outcome.stdout.contains("received PUBACK"),
         "no PUBACK: {outcome:?}"
     );
-    let received = service.next_publish().await?;
+    let mut received = service.next_publish().await?;
+    // Service clients see the edge's timing stamp in front, as the bridge does.
+    let stamp = natter_proto::stamp::read(&received.payload);
     anyhow::ensure!(
-        received.payload == payload.as_bytes(),
+        stamp.is_some_and(|stamp| stamp.origin == natter_proto::stamp::Origin::Edge)
+            && received.payload[natter_proto::stamp::LEN..] == *payload.as_bytes(),
         "the service received {received:?}"
     );
+    received.payload = received.payload.slice(natter_proto::stamp::LEN..);
     Ok(received)
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use natter_config::MessagingSettings;
 use natter_proto::envelope::{Base64, Event, MessageKind, Request};
+use natter_proto::stamp::{self, Stamp};
 use natter_proto::topics::{self, ControlTopic};
 use rumqttc::{AsyncClient, QoS};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
@@ -18,7 +19,10 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::db_health::DatabaseHealth;
-use crate::telemetry::{BATCH_SIZE, MESSAGES_PERSISTED, PERSIST_ERRORS, PERSIST_SECONDS};
+use crate::telemetry::{
+    BATCH_SIZE, HOP_BRIDGE_QUEUE, HOP_COMMIT, HOP_EDGE_TO_BRIDGE, HOP_PUBLISH, HOP_SECONDS,
+    MESSAGES_PERSISTED, PERSIST_ERRORS, PERSIST_SECONDS,
+};
 
 /// Most messages one sync page carries. Well under the edge's per-connection buffer (1024
 /// deliveries), so that a page never makes a reading client "too slow".
@@ -35,6 +39,24 @@ const MAX_RECEIPT_IDS: usize = 1000;
 #[derive(Debug)]
 pub(crate) struct Inbound {
     pub(crate) publish: rumqttc::Publish,
+    /// When the bridge took it from its MQTT session.
+    pub(crate) arrived: std::time::Instant,
+}
+
+impl Inbound {
+    /// A publish just taken from the broker, without the edge's stamp (timed as the
+    /// `edge_to_bridge` hop).
+    pub(crate) fn arrived(mut publish: rumqttc::Publish) -> Inbound {
+        let arrived = std::time::Instant::now();
+        if let Some(stamp) = stamp::read(&publish.payload) {
+            if stamp.origin == stamp::Origin::Edge {
+                metrics::histogram!(HOP_SECONDS, "hop" => HOP_EDGE_TO_BRIDGE)
+                    .record(stamp.seconds_until(stamp::now_micros()));
+            }
+            publish.payload = publish.payload.slice(stamp::LEN..);
+        }
+        Inbound { publish, arrived }
+    }
 }
 
 /// What handling one request publishes.
@@ -120,20 +142,32 @@ pub(crate) async fn run(
     let max_batch = max_batch.max(1);
     let mut batch = Vec::with_capacity(max_batch);
     while inbound.recv_many(&mut batch, max_batch).await > 0 {
+        let started = std::time::Instant::now();
+        for request in &batch {
+            metrics::histogram!(HOP_SECONDS, "hop" => HOP_BRIDGE_QUEUE)
+                .record(started.duration_since(request.arrived).as_secs_f64());
+        }
         let requests: Vec<(&str, &[u8])> = batch
             .iter()
-            .map(|Inbound { publish }| (publish.topic.as_str(), &publish.payload[..]))
+            .map(|Inbound { publish, .. }| (publish.topic.as_str(), &publish.payload[..]))
             .collect();
         let answers = handler.handle_batch(&requests, crate::now_ms()).await;
-        metrics::histogram!(BATCH_SIZE).record(requests.len() as f64);
+        let committed = std::time::Instant::now();
+        let count = requests.len();
+        metrics::histogram!(BATCH_SIZE).record(count as f64);
+        // Per request, as the other hops: each request of the batch waited for its commit.
+        metrics::histogram!(HOP_SECONDS, "hop" => HOP_COMMIT)
+            .record_many((committed - started).as_secs_f64(), count);
+        // One stamp for the batch's events: they are handed on together, now.
+        let stamp = Stamp::now(stamp::Origin::Bridge);
         for out in answers.into_iter().flatten() {
             let (topic, payload, qos) = match out {
                 Out::Event(topic, event) => {
-                    let payload = fit(&topic, &event, max_packet);
+                    let payload = fit(&topic, &event, max_packet, stamp);
                     (topic, payload, QoS::AtMostOnce)
                 }
                 Out::Ephemeral(topic, event) => {
-                    let payload = fit(&topic, &event, max_packet);
+                    let payload = fit(&topic, &event, max_packet, stamp);
                     (topic, payload, QoS::AtMostOnce)
                 }
                 Out::Control(control) => (control.topic(), Some(Vec::new()), QoS::AtLeastOnce),
@@ -146,6 +180,8 @@ pub(crate) async fn run(
                 published += 1;
             }
         }
+        metrics::histogram!(HOP_SECONDS, "hop" => HOP_PUBLISH)
+            .record_many(committed.elapsed().as_secs_f64(), count);
         // Tell the edges which requests are handled: they acknowledge them to their senders
         // only now (docs/PROTOCOL.md, "Accepted means handled").
         let report = handled_report(&batch);
@@ -165,7 +201,7 @@ pub(crate) async fn run(
             // A reconnect lost count (or the broker is slow): go on, and count from here.
             published = *acked.borrow();
         }
-        for Inbound { publish } in batch.drain(..) {
+        for Inbound { publish, .. } in batch.drain(..) {
             if publish.qos != QoS::AtMostOnce && client.ack(&publish).await.is_err() {
                 return;
             }
@@ -176,7 +212,7 @@ pub(crate) async fn run(
 /// How many requests of each sending device a batch holds, in order of first appearance.
 fn handled_report(batch: &[Inbound]) -> Vec<(i64, u32)> {
     let mut counts: Vec<(i64, u32)> = Vec::new();
-    for Inbound { publish } in batch {
+    for Inbound { publish, .. } in batch {
         let Some((_, device)) = topics::parse_stamped_outbox(&publish.topic) else {
             continue;
         };
@@ -188,17 +224,21 @@ fn handled_report(batch: &[Inbound]) -> Vec<(i64, u32)> {
     counts
 }
 
-/// Events go out in the binary form; the edge converts them for JSON clients.
-fn encode(event: &Event) -> Option<Vec<u8>> {
-    Some(natter_proto::wire::encode_event(event))
+/// Events go out in the binary form, after `stamp` (which the edge takes off); the edge
+/// converts them for JSON clients.
+fn encode(event: &Event, stamp: Stamp) -> Option<Vec<u8>> {
+    Some(natter_proto::wire::encode_event_after(
+        &stamp.to_bytes(),
+        event,
+    ))
 }
 
 /// `event` encoded, if the packet carrying it on `topic` fits in `max_packet` bytes (the
 /// internal hop's limit: a larger publish would drop the bridge's session). A call answer
 /// that does not fit becomes a `too_large` error for the same `rid`; any other event that does
 /// not fit cannot arise from a request that fitted, and is counted and logged, not sent.
-fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
-    let payload = encode(event)?;
+fn fit(topic: &str, event: &Event, max_packet: usize, stamp: Stamp) -> Option<Vec<u8>> {
+    let payload = encode(event, stamp)?;
     // Fixed header (at most 5 bytes), topic length (2) and the topic.
     let packet = payload.len() + topic.len() + 7;
     if packet <= max_packet {
@@ -217,7 +257,7 @@ fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
                      (mqtt.max_packet_size plus headroom): ask for less at a time"
                 ),
             };
-            encode(&refusal)
+            encode(&refusal, stamp)
         }
         _ => {
             warn!(
@@ -853,9 +893,10 @@ mod tests {
             result: serde_json::json!({"blob": "x".repeat(5000)}),
         };
         let topic = "u/1/reply/2";
-        assert!(fit(topic, &answer, 10_000).is_some_and(|p| p.len() > 5000));
-        let refused = fit(topic, &answer, 1000).expect("an error is sent instead");
-        match natter_proto::wire::decode_event(&refused) {
+        let stamp = Stamp::now(stamp::Origin::Bridge);
+        assert!(fit(topic, &answer, 10_000, stamp).is_some_and(|p| p.len() > 5000));
+        let refused = fit(topic, &answer, 1000, stamp).expect("an error is sent instead");
+        match natter_proto::wire::decode_event(&refused[stamp::LEN..]) {
             Ok(Event::Error { rid, code, .. }) => {
                 assert_eq!((rid.as_deref(), code.as_str()), (Some("r1"), "too_large"));
             }

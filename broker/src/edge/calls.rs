@@ -73,6 +73,7 @@ pub(crate) fn answer(live: &mut Live<'_>, delivery: &Delivery) -> Option<Deliver
     Some(Delivery {
         topic: response.topic.into(),
         payload: delivery.payload.clone(),
-        correlation: response.correlation,
+        correlation: response.correlation.map(Box::new),
+        timing: delivery.timing,
     })
 }

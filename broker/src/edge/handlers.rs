@@ -58,6 +58,8 @@ pub(crate) async fn handle(live: &mut Live<'_>, packet: Inbound) -> Flow {
 }
 
 async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
+    // When the edge read it: the start of the per-hop timing.
+    let read_at = natter_proto::stamp::now_micros();
     let Publish {
         topic,
         payload,
@@ -90,13 +92,14 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
                 live.parked = Some(Parked {
                     topic,
                     payload,
+                    read_at,
                     qos,
                     pkid,
                     cost,
                 });
                 return try_unpark(live).await;
             }
-            if live.ctx.hub.publish(topic, payload).await.is_err() {
+            if live.ctx.hub.publish(topic, &payload, read_at).await.is_err() {
                 return Flow::Close(CloseReason::ShuttingDown);
             }
             counter!(MESSAGES_IN).increment(1);
@@ -131,6 +134,8 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
 pub(crate) struct Parked {
     topic: String,
     payload: Bytes,
+    /// When the edge read it (wall-clock microseconds).
+    read_at: u64,
     qos: u8,
     pkid: u16,
     /// Its share of the node budget.
@@ -167,6 +172,7 @@ pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePe
     let Some(Parked {
         topic,
         payload,
+        read_at,
         qos,
         pkid,
         ..
@@ -184,7 +190,7 @@ pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePe
     // Tracked before it is published, so that the report cannot overtake it.
     live.ctx.hub.track_outbox(live.identity.device_id, ticket);
     live.outbox_waiting += 1;
-    if live.ctx.hub.publish(topic, payload).await.is_err() {
+    if live.ctx.hub.publish(topic, &payload, read_at).await.is_err() {
         return Flow::Close(CloseReason::ShuttingDown);
     }
     counter!(MESSAGES_IN).increment(1);
@@ -215,6 +221,7 @@ pub(crate) async fn outbox_done(
         topic: topics::device_replies(live.identity.user_id, live.identity.device_id).into(),
         payload: Bytes::from(natter_proto::wire::encode_event(&event)),
         correlation: None,
+        timing: None,
     };
     live.charge(delivery.size());
     let flow = deliver(live, delivery);
@@ -437,7 +444,8 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
 pub(crate) async fn publish_will(live: &Live<'_>, will: Will) {
     if acl::check_publish(&live.identity, &will.topic) == PublishCheck::Allowed {
         let topic = stamp_device(&live.identity, will.topic);
-        let _ = live.ctx.hub.publish(topic, will.payload).await;
+        let read_at = natter_proto::stamp::now_micros();
+        let _ = live.ctx.hub.publish(topic, &will.payload, read_at).await;
         counter!(MESSAGES_IN).increment(1);
     } else {
         counter!(REFUSED, "kind" => "will").increment(1);

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use natter_proto::stamp::{self, Origin, Stamp};
 use natter_proto::topics;
 use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
@@ -32,8 +33,19 @@ const UPLINK_CAPACITY: usize = 8192;
 pub(crate) struct Delivery {
     pub(crate) topic: Arc<str>,
     pub(crate) payload: Bytes,
-    /// MQTT 5 correlation data, on the answer to a call that named a response topic.
-    pub(crate) correlation: Option<Bytes>,
+    /// MQTT 5 correlation data, on the answer to a call that named a response topic. Boxed:
+    /// rare, and every session's delivery queue has room for 32 deliveries from the start.
+    pub(crate) correlation: Option<Box<Bytes>>,
+    /// When a bridge published it and this node received it, for the per-hop timing.
+    pub(crate) timing: Option<Timing>,
+}
+
+/// When an event from a bridge was handed on: by the bridge (its stamp) and to this node's
+/// hub (on this process's monotonic clock).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    pub(crate) published: Stamp,
+    pub(crate) received: Instant,
 }
 
 /// How often waiting outbox publishes are checked for a missing report.
@@ -129,11 +141,32 @@ impl Hub {
         Ok(hub)
     }
 
-    /// Hands a client's publish to the router, waiting while the uplink is full.
+    /// Hands a client's publish to the router, waiting while the uplink is full. The payload
+    /// goes with a stamp of `read_at` (when the edge read it, wall-clock microseconds), for
+    /// the per-hop timing; the hub takes it off again on the way back.
     ///
     /// # Errors
     /// When the uplink thread has stopped (the router is gone).
-    pub(crate) async fn publish(&self, topic: String, payload: Bytes) -> Result<(), ()> {
+    pub(crate) async fn publish(
+        &self,
+        topic: String,
+        payload: &[u8],
+        read_at: u64,
+    ) -> Result<(), ()> {
+        let stamp = Stamp {
+            origin: Origin::Edge,
+            micros: read_at,
+        };
+        let payload = Bytes::from(stamp::stamped(stamp, payload));
+        self.publish_unstamped(topic, payload).await
+    }
+
+    /// Hands a publish of this node (presence) to the router as it is: a payload natter
+    /// wrote, which never looks stamped.
+    ///
+    /// # Errors
+    /// When the uplink thread has stopped (the router is gone).
+    pub(crate) async fn publish_unstamped(&self, topic: String, payload: Bytes) -> Result<(), ()> {
         match &self.inner.uplink {
             Some(uplink) => uplink.send((topic, payload)).await.map_err(drop),
             None => Err(()),
@@ -285,22 +318,25 @@ impl Hub {
 
     /// A message from this node's router: to this node's sessions, and to the other nodes
     /// that need it.
+    /// The stamp comes off first: neither sessions, operators nor other nodes see it.
     fn on_router_message(&self, topic: &str, payload: &Bytes) {
-        self.dispatch(topic, payload);
+        let (timing, payload) = unstamp(payload);
+        self.dispatch(topic, &payload, timing);
         if let Some(link) = self.inner.cluster.get()
             && let Some(user) = cluster::scope(topic)
         {
-            link.forward(user, topic, payload);
+            link.forward(user, topic, &payload);
         }
     }
 
-    /// A message from another node: to this node's sessions only.
+    /// A message from another node (already without its stamp): to this node's sessions
+    /// only.
     pub(crate) fn on_cluster_message(&self, topic: &str, payload: &Bytes) {
-        self.dispatch(topic, payload);
+        self.dispatch(topic, payload, None);
     }
 
     /// Sends a message to every session of this node routed to its namespace.
-    fn dispatch(&self, topic: &str, payload: &Bytes) {
+    fn dispatch(&self, topic: &str, payload: &Bytes, timing: Option<Timing>) {
         if topic == topics::OUTBOX_HANDLED {
             let done = self.inner.outbox.handled(&topics::parse_handled(payload));
             self.outbox_done(done, false);
@@ -311,6 +347,7 @@ impl Hub {
             topic: Arc::from(topic),
             payload: payload.clone(),
             correlation: None,
+            timing,
         };
         if let Some(namespace) = Namespace::of_topic(topic)
             && let Some(sessions) = read(&self.inner.routes).get(&namespace)
@@ -333,6 +370,21 @@ impl Hub {
                 self.remove_member(group_id, user_id);
             }
         }
+    }
+}
+
+/// Takes the stamp off a payload from the router (the payload is sliced, not copied). Only
+/// a bridge's stamp is worth keeping: an edge's is on a client's publish coming back.
+fn unstamp(payload: &Bytes) -> (Option<Timing>, Bytes) {
+    match stamp::read(payload) {
+        Some(published) => {
+            let timing = (published.origin == Origin::Bridge).then(|| Timing {
+                published,
+                received: Instant::now(),
+            });
+            (timing, payload.slice(stamp::LEN..))
+        }
+        None => (None, payload.clone()),
     }
 }
 

@@ -206,6 +206,7 @@ mod tests {
             topic: "u/1/inbox".into(),
             payload: bytes::Bytes::new(),
             correlation: None,
+            timing: None,
         };
         state.inflight.insert(1, delivery);
         assert_eq!(state.next_pkid(), u16::MAX);
