@@ -1,8 +1,11 @@
 //! The timing stamp on internal hops: 9 bytes in front of a payload that say who handed it on
 //! and when, so that each hop of a message can be timed even when the bridge runs in a
-//! process of its own (docs/PERFORMANCE.md, "Per-hop timing"). Clients never see it: the
-//! bridge takes it off what the edge forwards, and the edge's hub takes it off everything
-//! the router delivers before anything else reads the payload.
+//! process of its own (docs/PERFORMANCE.md, "Per-hop timing"). Only topics in a user's
+//! namespace (`u/…`, [`applies_to`]) carry one: there the edge stamps every client publish
+//! (a user's outbox) and the bridge every event, so a payload there that looks stamped is
+//! stamped. Clients never see it: the bridge takes it off what the edge forwards, and the
+//! edge's hub takes it off what the router delivers before anything else reads the payload.
+//! Service clients on the internal listener see it as the bridge does.
 //!
 //! Layout: one tag byte ([`Origin`]), then the wall-clock time in microseconds since the Unix
 //! epoch, u64 big-endian. No payload natter carries starts with either tag: JSON starts with
@@ -63,6 +66,11 @@ impl Stamp {
         let micros = now_micros.saturating_sub(self.micros) as f64;
         micros / 1e6
     }
+}
+
+/// Whether publishes on `topic` carry a stamp: those in a user's namespace, `u/…`.
+pub fn applies_to(topic: &str) -> bool {
+    topic.starts_with("u/")
 }
 
 /// The stamp at the front of `payload`, if it has one. The payload proper starts [`LEN`]
@@ -132,6 +140,14 @@ mod tests {
         ] {
             assert_eq!(read(payload), None, "{payload:?}");
         }
+    }
+
+    #[test]
+    fn only_user_topics_are_stamped() {
+        assert!(applies_to("u/1/out/2"));
+        assert!(applies_to("u/1/inbox"));
+        assert!(!applies_to("d/1/status"));
+        assert!(!applies_to("natter/control/outbox/handled"));
     }
 
     #[test]

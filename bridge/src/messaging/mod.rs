@@ -159,15 +159,16 @@ pub(crate) async fn run(
         metrics::histogram!(HOP_SECONDS, "hop" => HOP_COMMIT)
             .record_many((committed - started).as_secs_f64(), count);
         // One stamp for the batch's events: they are handed on together, now.
-        let stamp = Stamp::now(stamp::Origin::Bridge);
+        let now = Stamp::now(stamp::Origin::Bridge);
+        let stamp_for = |topic: &str| stamp::applies_to(topic).then_some(now);
         for out in answers.into_iter().flatten() {
             let (topic, payload, qos) = match out {
                 Out::Event(topic, event) => {
-                    let payload = fit(&topic, &event, max_packet, stamp);
+                    let payload = fit(&topic, &event, max_packet, stamp_for(&topic));
                     (topic, payload, QoS::AtMostOnce)
                 }
                 Out::Ephemeral(topic, event) => {
-                    let payload = fit(&topic, &event, max_packet, stamp);
+                    let payload = fit(&topic, &event, max_packet, stamp_for(&topic));
                     (topic, payload, QoS::AtMostOnce)
                 }
                 Out::Control(control) => (control.topic(), Some(Vec::new()), QoS::AtLeastOnce),
@@ -224,11 +225,12 @@ fn handled_report(batch: &[Inbound]) -> Vec<(i64, u32)> {
     counts
 }
 
-/// Events go out in the binary form, after `stamp` (which the edge takes off); the edge
-/// converts them for JSON clients.
-fn encode(event: &Event, stamp: Stamp) -> Option<Vec<u8>> {
+/// Events go out in the binary form, after their `stamp` (which the edge takes off); the
+/// edge converts them for JSON clients.
+fn encode(event: &Event, stamp: Option<Stamp>) -> Option<Vec<u8>> {
+    let prefix = stamp.map(Stamp::to_bytes);
     Some(natter_proto::wire::encode_event_after(
-        &stamp.to_bytes(),
+        prefix.as_ref().map_or(&[][..], |prefix| &prefix[..]),
         event,
     ))
 }
@@ -237,7 +239,7 @@ fn encode(event: &Event, stamp: Stamp) -> Option<Vec<u8>> {
 /// internal hop's limit: a larger publish would drop the bridge's session). A call answer
 /// that does not fit becomes a `too_large` error for the same `rid`; any other event that does
 /// not fit cannot arise from a request that fitted, and is counted and logged, not sent.
-fn fit(topic: &str, event: &Event, max_packet: usize, stamp: Stamp) -> Option<Vec<u8>> {
+fn fit(topic: &str, event: &Event, max_packet: usize, stamp: Option<Stamp>) -> Option<Vec<u8>> {
     let payload = encode(event, stamp)?;
     // Fixed header (at most 5 bytes), topic length (2) and the topic.
     let packet = payload.len() + topic.len() + 7;
@@ -893,7 +895,7 @@ mod tests {
             result: serde_json::json!({"blob": "x".repeat(5000)}),
         };
         let topic = "u/1/reply/2";
-        let stamp = Stamp::now(stamp::Origin::Bridge);
+        let stamp = Some(Stamp::now(stamp::Origin::Bridge));
         assert!(fit(topic, &answer, 10_000, stamp).is_some_and(|p| p.len() > 5000));
         let refused = fit(topic, &answer, 1000, stamp).expect("an error is sent instead");
         match natter_proto::wire::decode_event(&refused[stamp::LEN..]) {

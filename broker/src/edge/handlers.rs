@@ -99,7 +99,7 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
                 });
                 return try_unpark(live).await;
             }
-            if live.ctx.hub.publish(topic, &payload, read_at).await.is_err() {
+            if live.ctx.hub.publish(topic, payload, read_at).await.is_err() {
                 return Flow::Close(CloseReason::ShuttingDown);
             }
             counter!(MESSAGES_IN).increment(1);
@@ -190,7 +190,7 @@ pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePe
     // Tracked before it is published, so that the report cannot overtake it.
     live.ctx.hub.track_outbox(live.identity.device_id, ticket);
     live.outbox_waiting += 1;
-    if live.ctx.hub.publish(topic, &payload, read_at).await.is_err() {
+    if live.ctx.hub.publish(topic, payload, read_at).await.is_err() {
         return Flow::Close(CloseReason::ShuttingDown);
     }
     counter!(MESSAGES_IN).increment(1);
@@ -445,7 +445,7 @@ pub(crate) async fn publish_will(live: &Live<'_>, will: Will) {
     if acl::check_publish(&live.identity, &will.topic) == PublishCheck::Allowed {
         let topic = stamp_device(&live.identity, will.topic);
         let read_at = natter_proto::stamp::now_micros();
-        let _ = live.ctx.hub.publish(topic, &will.payload, read_at).await;
+        let _ = live.ctx.hub.publish(topic, will.payload, read_at).await;
         counter!(MESSAGES_IN).increment(1);
     } else {
         counter!(REFUSED, "kind" => "will").increment(1);

@@ -141,23 +141,28 @@ impl Hub {
         Ok(hub)
     }
 
-    /// Hands a client's publish to the router, waiting while the uplink is full. The payload
-    /// goes with a stamp of `read_at` (when the edge read it, wall-clock microseconds), for
-    /// the per-hop timing; the hub takes it off again on the way back.
+    /// Hands a client's publish to the router, waiting while the uplink is full. In a user's
+    /// namespace (its outbox) the payload goes with a stamp of `read_at` (when the edge read
+    /// it, wall-clock microseconds), for the per-hop timing; the hub takes it off again on the
+    /// way back.
     ///
     /// # Errors
     /// When the uplink thread has stopped (the router is gone).
     pub(crate) async fn publish(
         &self,
         topic: String,
-        payload: &[u8],
+        payload: Bytes,
         read_at: u64,
     ) -> Result<(), ()> {
-        let stamp = Stamp {
-            origin: Origin::Edge,
-            micros: read_at,
+        let payload = if stamp::applies_to(&topic) {
+            let stamp = Stamp {
+                origin: Origin::Edge,
+                micros: read_at,
+            };
+            Bytes::from(stamp::stamped(stamp, &payload))
+        } else {
+            payload
         };
-        let payload = Bytes::from(stamp::stamped(stamp, payload));
         self.publish_unstamped(topic, payload).await
     }
 
@@ -320,7 +325,7 @@ impl Hub {
     /// that need it.
     /// The stamp comes off first: neither sessions, operators nor other nodes see it.
     fn on_router_message(&self, topic: &str, payload: &Bytes) {
-        let (timing, payload) = unstamp(payload);
+        let (timing, payload) = unstamp(topic, payload);
         self.dispatch(topic, &payload, timing);
         if let Some(link) = self.inner.cluster.get()
             && let Some(user) = cluster::scope(topic)
@@ -375,8 +380,8 @@ impl Hub {
 
 /// Takes the stamp off a payload from the router (the payload is sliced, not copied). Only
 /// a bridge's stamp is worth keeping: an edge's is on a client's publish coming back.
-fn unstamp(payload: &Bytes) -> (Option<Timing>, Bytes) {
-    match stamp::read(payload) {
+fn unstamp(topic: &str, payload: &Bytes) -> (Option<Timing>, Bytes) {
+    match stamp::read(payload).filter(|_| stamp::applies_to(topic)) {
         Some(published) => {
             let timing = (published.origin == Origin::Bridge).then(|| Timing {
                 published,
