@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use fake_opentelemetry_collector::FakeCollectorServer;
-use opentelemetry::trace::TracerProvider as _;
 use natter_proto::envelope::{Event, Target};
 use natter_tests::{TestApp, eventually, scenario, spawn_app};
+use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::messaging::{device, event, request, send};
@@ -64,15 +64,27 @@ scenario!(each_hop_of_a_message_is_timed_on_metrics, |services| {
 
     for n in 0..3 {
         let id = format!("c{n}");
-        request(&ada_phone, ada.user_id, &send(&id, Target::User(bob.user_id), "hi")).await?;
+        request(
+            &ada_phone,
+            ada.user_id,
+            &send(&id, Target::User(bob.user_id), "hi"),
+        )
+        .await?;
         assert!(matches!(event(&mut ada_phone).await?, Event::Sent { .. }));
-        assert!(matches!(event(&mut bob_phone).await?, Event::Message { .. }));
+        assert!(matches!(
+            event(&mut bob_phone).await?,
+            Event::Message { .. }
+        ));
     }
 
     // Three requests through the bridge; six events (three `sent`, three `message`) written.
     let timed = eventually(Duration::from_secs(5), || async {
         let now = hop_counts(&app).await?;
-        let grown: Vec<u64> = now.iter().zip(&before).map(|(now, was)| now - was).collect();
+        let grown: Vec<u64> = now
+            .iter()
+            .zip(&before)
+            .map(|(now, was)| now - was)
+            .collect();
         let bridge_hops = grown[..4].iter().all(|&count| count >= 3);
         let edge_hops = grown[4..].iter().all(|&count| count >= 6);
         Ok((bridge_hops && edge_hops).then_some(()))
@@ -87,11 +99,20 @@ scenario!(each_hop_of_a_message_is_timed_on_metrics, |services| {
 
 /// `natter_hop_seconds_count` of each of [`HOPS`] (0 while a hop has no sample yet).
 async fn hop_counts(app: &TestApp) -> anyhow::Result<Vec<u64>> {
-    let body = app.http.get(app.url("/metrics")).send().await?.text().await?;
+    let body = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     HOPS.iter()
         .map(|hop| {
             let name = format!("natter_hop_seconds_count{{hop=\"{hop}\"}} ");
-            match body.lines().find_map(|line| line.strip_prefix(name.as_str())) {
+            match body
+                .lines()
+                .find_map(|line| line.strip_prefix(name.as_str()))
+            {
                 Some(count) => Ok(count.trim().parse::<f64>()? as u64),
                 None => Ok(0),
             }
