@@ -107,7 +107,7 @@ impl Live<'_> {
             pkid,
             dup,
             topic_alias,
-            correlation: delivery.correlation.as_deref().cloned(),
+            correlation: delivery.correlation.clone(),
         });
         if let (Some(timing), false) = (delivery.timing, dup) {
             let now = natter_proto::stamp::now_micros();

@@ -12,7 +12,7 @@ use crate::edge::calls;
 use crate::edge::codec::Version;
 use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Will};
 use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
-use crate::edge::hub::Delivery;
+use crate::edge::hub::{Delivery, Message};
 use crate::edge::outbox::{self, Ticket};
 use crate::edge::session::{Source, State, Subscription};
 use crate::edge::telemetry::{MESSAGES_IN, MESSAGES_OUT, REFUSED, SLOW_CLIENT_CLOSES};
@@ -204,7 +204,7 @@ pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePe
 pub(crate) async fn outbox_done(
     live: &mut Live<'_>,
     pkid: Option<u16>,
-    failed: Option<Bytes>,
+    failed: Option<Box<Bytes>>,
 ) -> Flow {
     live.outbox_waiting = live.outbox_waiting.saturating_sub(1);
     let Some(request) = failed else {
@@ -217,12 +217,12 @@ pub(crate) async fn outbox_done(
         return try_unpark(live).await;
     };
     let event = given_up(&request);
-    let delivery = Delivery {
+    let delivery = Delivery::from(Message {
         topic: topics::device_replies(live.identity.user_id, live.identity.device_id).into(),
         payload: Bytes::from(natter_proto::wire::encode_event(&event)),
         correlation: None,
         timing: None,
-    };
+    });
     live.charge(delivery.size());
     let flow = deliver(live, delivery);
     if flow != Flow::Continue {
@@ -358,7 +358,10 @@ pub(crate) fn deliver(live: &mut Live<'_>, mut delivery: Delivery) -> Flow {
         if device == live.identity.device_id {
             return Flow::Continue;
         }
-        delivery.topic = natter_proto::topics::user_inbox(user).into();
+        delivery = Delivery::from(Message {
+            topic: natter_proto::topics::user_inbox(user).into(),
+            ..Message::clone(&delivery)
+        });
     }
     if let Some(answer) = calls::answer(live, &delivery) {
         live.charge(answer.size());
@@ -428,7 +431,7 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
     let held: usize = inflight
         .values()
         .chain(queued.iter())
-        .map(Delivery::size)
+        .map(|delivery| delivery.size())
         .sum();
     live.charge(held);
     for (pkid, delivery) in inflight {

@@ -28,16 +28,35 @@ use crate::edge::telemetry::SLOW_CLIENT_CLOSES;
 /// How many client publishes may wait for the uplink thread.
 const UPLINK_CAPACITY: usize = 8192;
 
-/// A message from the router to a session.
+/// A message from the router to a session: one pointer, shared by every session it goes to.
+/// Small on purpose: every session's delivery queue has room for 32 of them from the start,
+/// idle or not (docs/PERFORMANCE.md, "Idle connections").
 #[derive(Clone, Debug)]
-pub(crate) struct Delivery {
+pub(crate) struct Delivery(Arc<Message>);
+
+/// What a [`Delivery`] carries.
+#[derive(Clone, Debug)]
+pub(crate) struct Message {
     pub(crate) topic: Arc<str>,
     pub(crate) payload: Bytes,
-    /// MQTT 5 correlation data, on the answer to a call that named a response topic. Boxed:
-    /// rare, and every session's delivery queue has room for 32 deliveries from the start.
-    pub(crate) correlation: Option<Box<Bytes>>,
+    /// MQTT 5 correlation data, on the answer to a call that named a response topic.
+    pub(crate) correlation: Option<Bytes>,
     /// When a bridge published it and this node received it, for the per-hop timing.
     pub(crate) timing: Option<Timing>,
+}
+
+impl std::ops::Deref for Delivery {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.0
+    }
+}
+
+impl From<Message> for Delivery {
+    fn from(message: Message) -> Delivery {
+        Delivery(Arc::new(message))
+    }
 }
 
 /// When an event from a bridge was handed on: by the bridge (its stamp) and to this node's
@@ -51,7 +70,7 @@ pub(crate) struct Timing {
 /// How often waiting outbox publishes are checked for a missing report.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-impl Delivery {
+impl Message {
     /// What the delivery counts against its session's buffer.
     pub(crate) fn size(&self) -> usize {
         self.topic.len() + self.payload.len()
@@ -69,7 +88,8 @@ pub(crate) enum Control {
     /// PUBACK is due, if `pkid`) or given up (`failed`: the request, to answer with an error).
     OutboxDone {
         pkid: Option<u16>,
-        failed: Option<Bytes>,
+        /// Boxed: the control queue, too, has room for 32 from the start.
+        failed: Option<Box<Bytes>>,
     },
 }
 
@@ -206,7 +226,7 @@ impl Hub {
             {
                 let _ = session.control.send(Control::OutboxDone {
                     pkid: ticket.pkid,
-                    failed: failed.then(|| ticket.payload.clone()),
+                    failed: failed.then(|| Box::new(ticket.payload.clone())),
                 });
             }
         }
@@ -348,12 +368,12 @@ impl Hub {
         } else if let Some(control) = topics::parse_control(topic) {
             self.apply(control);
         }
-        let delivery = Delivery {
+        let delivery = Delivery::from(Message {
             topic: Arc::from(topic),
             payload: payload.clone(),
             correlation: None,
             timing,
-        };
+        });
         if let Some(namespace) = Namespace::of_topic(topic)
             && let Some(sessions) = read(&self.inner.routes).get(&namespace)
         {
