@@ -137,8 +137,9 @@ async fn run_session(
             _ = shutdown.cancelled() => break,
             event = eventloop.poll() => {
                 if let Some(publish) = on_event(&ctx, index, &client, &acked, event, &shutdown).await {
+                    let inbound_publish = worker::Inbound::arrived(publish);
                     // Waits when the messaging task is behind: back-pressure on the broker.
-                    if inbound.send(worker::Inbound { publish }).await.is_err() {
+                    if inbound.send(inbound_publish).await.is_err() {
                         break;
                     }
                 }

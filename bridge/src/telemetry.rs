@@ -15,6 +15,20 @@ pub(crate) const BATCH_SIZE: &str = "natter_bridge_batch_size";
 /// Counter: events too large for the internal packet limit (call answers become `too_large`).
 pub(crate) const EVENTS_TOO_LARGE: &str = "natter_bridge_events_too_large_total";
 
+/// Histogram: seconds a message spends on one hop, labelled `hop`; the edge records the hops
+/// after the bridge (docs/PERFORMANCE.md, "Per-hop timing").
+pub(crate) const HOP_SECONDS: &str = "natter_hop_seconds";
+/// `hop`: from the edge reading a client's publish (its stamp, by its wall clock) to the
+/// bridge taking it from its MQTT session (by this process's wall clock).
+pub(crate) const HOP_EDGE_TO_BRIDGE: &str = "edge_to_bridge";
+/// `hop`: from the bridge taking a request from its MQTT session to its batch starting.
+pub(crate) const HOP_BRIDGE_QUEUE: &str = "bridge_queue";
+/// `hop`: from a batch starting to its work committed and its answers ready (each request of
+/// a batch records the batch's time).
+pub(crate) const HOP_COMMIT: &str = "commit";
+/// `hop`: from a batch committed to its events handed to the MQTT client.
+pub(crate) const HOP_PUBLISH: &str = "publish";
+
 /// Registers the bridge's metrics (and the rules', which the bridge runs) with their help
 /// texts, so that they are exported before their first change.
 pub(crate) fn describe() {
@@ -30,6 +44,11 @@ pub(crate) fn describe() {
     metrics::describe_histogram!(
         BATCH_SIZE,
         "outbox requests handled together (sends and receipts share a transaction)"
+    );
+    metrics::describe_histogram!(
+        HOP_SECONDS,
+        metrics::Unit::Seconds,
+        "seconds a message spends on each hop from edge to bridge to recipient"
     );
     metrics::describe_counter!(
         EVENTS_TOO_LARGE,

@@ -5,17 +5,38 @@
 
 use natter_chat::{Address, Caller, Chat, Out, Outcome, Refusal, Refused, Request};
 use natter_proto::envelope::Event;
+use natter_proto::stamp::{self, Stamp};
 use natter_proto::topics;
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::telemetry::BATCH_SIZE;
+use crate::telemetry::{
+    BATCH_SIZE, HOP_BRIDGE_QUEUE, HOP_COMMIT, HOP_EDGE_TO_BRIDGE, HOP_PUBLISH, HOP_SECONDS,
+};
 
 /// A publish taken from the broker, to handle in order.
 #[derive(Debug)]
 pub(crate) struct Inbound {
     pub(crate) publish: rumqttc::Publish,
+    /// When the bridge took it from its MQTT session.
+    pub(crate) arrived: std::time::Instant,
+}
+
+impl Inbound {
+    /// A publish just taken from the broker, without the edge's stamp (timed as the
+    /// `edge_to_bridge` hop).
+    pub(crate) fn arrived(mut publish: rumqttc::Publish) -> Inbound {
+        let arrived = std::time::Instant::now();
+        if let Some(stamp) = stamp::read(&publish.payload) {
+            if stamp.origin == stamp::Origin::Edge {
+                metrics::histogram!(HOP_SECONDS, "hop" => HOP_EDGE_TO_BRIDGE)
+                    .record(stamp.seconds_until(stamp::now_micros()));
+            }
+            publish.payload = publish.payload.slice(stamp::LEN..);
+        }
+        Inbound { publish, arrived }
+    }
 }
 
 /// How long to wait for the broker to accept a request's control messages before
@@ -52,12 +73,17 @@ pub(crate) async fn run(
     let max_batch = max_batch.max(1);
     let mut batch = Vec::with_capacity(max_batch);
     while inbound.recv_many(&mut batch, max_batch).await > 0 {
+        let started = std::time::Instant::now();
+        for request in &batch {
+            metrics::histogram!(HOP_SECONDS, "hop" => HOP_BRIDGE_QUEUE)
+                .record(started.duration_since(request.arrived).as_secs_f64());
+        }
         let now = crate::now_ms();
         // Requests the rules get, and per publish either the rules' turn or the answer to a
         // publish that is no request.
         let mut requests = Vec::with_capacity(batch.len());
         let mut answered: Vec<Option<Vec<Publication>>> = Vec::with_capacity(batch.len());
-        for Inbound { publish } in &batch {
+        for Inbound { publish, .. } in &batch {
             match decode(&publish.topic, &publish.payload, now) {
                 Ok(request) => {
                     requests.push(request);
@@ -69,6 +95,14 @@ pub(crate) async fn run(
         metrics::histogram!(BATCH_SIZE).record(batch.len() as f64);
         let callers: Vec<Caller> = requests.iter().map(|(caller, _)| *caller).collect();
         let outcomes = chat.handle_batch(requests).await;
+        let committed = std::time::Instant::now();
+        let count = batch.len();
+        // Per request, as the other hops: each request of the batch waited for its commit.
+        metrics::histogram!(HOP_SECONDS, "hop" => HOP_COMMIT)
+            .record_many((committed - started).as_secs_f64(), count);
+        // One stamp for the batch's events: they are handed on together, now.
+        let stamp_now = Stamp::now(stamp::Origin::Bridge);
+        let stamp_for = |topic: &str| stamp::applies_to(topic).then_some(stamp_now);
         let mut outcomes = callers.into_iter().zip(outcomes);
         for answer in answered {
             let publications = match answer {
@@ -80,7 +114,10 @@ pub(crate) async fn run(
             };
             for Publication { topic, what } in publications {
                 let (payload, qos) = match what {
-                    What::Event(event) => (fit(&topic, &event, max_packet), QoS::AtMostOnce),
+                    What::Event(event) => {
+                        let payload = fit(&topic, &event, max_packet, stamp_for(&topic));
+                        (payload, QoS::AtMostOnce)
+                    }
                     What::Control => (Some(Vec::new()), QoS::AtLeastOnce),
                 };
                 let Some(payload) = payload else { continue };
@@ -92,6 +129,8 @@ pub(crate) async fn run(
                 }
             }
         }
+        metrics::histogram!(HOP_SECONDS, "hop" => HOP_PUBLISH)
+            .record_many(committed.elapsed().as_secs_f64(), count);
         // Tell the edges which requests are handled: they acknowledge them to their senders
         // only now (docs/PROTOCOL.md, "Accepted means handled").
         let report = handled_report(&batch);
@@ -111,7 +150,7 @@ pub(crate) async fn run(
             // A reconnect lost count (or the broker is slow): go on, and count from here.
             published = *acked.borrow();
         }
-        for Inbound { publish } in batch.drain(..) {
+        for Inbound { publish, .. } in batch.drain(..) {
             if publish.qos != QoS::AtMostOnce && client.ack(&publish).await.is_err() {
                 return;
             }
@@ -203,7 +242,7 @@ fn anonymous(refusal: Refusal) -> Refused {
 /// How many requests of each sending device a batch holds, in order of first appearance.
 fn handled_report(batch: &[Inbound]) -> Vec<(i64, u32)> {
     let mut counts: Vec<(i64, u32)> = Vec::new();
-    for Inbound { publish } in batch {
+    for Inbound { publish, .. } in batch {
         let Some((_, device)) = topics::parse_stamped_outbox(&publish.topic) else {
             continue;
         };
@@ -215,17 +254,22 @@ fn handled_report(batch: &[Inbound]) -> Vec<(i64, u32)> {
     counts
 }
 
-/// Events go out in the binary form; the edge converts them for JSON clients.
-fn encode(event: &Event) -> Option<Vec<u8>> {
-    Some(natter_proto::wire::encode_event(event))
+/// Events go out in the binary form, after their `stamp` (which the edge takes off); the
+/// edge converts them for JSON clients.
+fn encode(event: &Event, stamp: Option<Stamp>) -> Option<Vec<u8>> {
+    let prefix = stamp.map(Stamp::to_bytes);
+    Some(natter_proto::wire::encode_event_after(
+        prefix.as_ref().map_or(&[][..], |prefix| &prefix[..]),
+        event,
+    ))
 }
 
 /// `event` encoded, if the packet carrying it on `topic` fits in `max_packet` bytes (the
 /// internal hop's limit: a larger publish would drop the bridge's session). A call answer
 /// that does not fit becomes a `too_large` error for the same `rid`; any other event that does
 /// not fit cannot arise from a request that fitted, and is counted and logged, not sent.
-fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
-    let payload = encode(event)?;
+fn fit(topic: &str, event: &Event, max_packet: usize, stamp: Option<Stamp>) -> Option<Vec<u8>> {
+    let payload = encode(event, stamp)?;
     // Fixed header (at most 5 bytes), topic length (2) and the topic.
     let packet = payload.len() + topic.len() + 7;
     if packet <= max_packet {
@@ -242,7 +286,7 @@ fn fit(topic: &str, event: &Event, max_packet: usize) -> Option<Vec<u8>> {
                     limit: max_packet,
                 },
             };
-            encode(&refused.event())
+            encode(&refused.event(), stamp)
         }
         _ => {
             warn!(
@@ -267,9 +311,10 @@ mod tests {
             result: serde_json::json!({"blob": "x".repeat(5000)}),
         };
         let topic = "u/1/reply/2";
-        assert!(fit(topic, &answer, 10_000).is_some_and(|p| p.len() > 5000));
-        let refused = fit(topic, &answer, 1000).expect("an error is sent instead");
-        match natter_proto::wire::decode_event(&refused) {
+        let stamp = Some(Stamp::now(stamp::Origin::Bridge));
+        assert!(fit(topic, &answer, 10_000, stamp).is_some_and(|p| p.len() > 5000));
+        let refused = fit(topic, &answer, 1000, stamp).expect("an error is sent instead");
+        match natter_proto::wire::decode_event(&refused[stamp::LEN..]) {
             Ok(Event::Error { rid, code, .. }) => {
                 assert_eq!((rid.as_deref(), code.as_str()), (Some("r1"), "too_large"));
             }

@@ -132,7 +132,7 @@ impl Broker {
     /// [`Error::Router`] when the router link has stopped.
     pub async fn publish(&self, topic: String, payload: bytes::Bytes) -> Result<()> {
         self.hub
-            .publish(topic, payload)
+            .publish_unstamped(topic, payload)
             .await
             .map_err(|()| Error::Router("the edge's router link has stopped".into()))
     }

@@ -4,6 +4,7 @@
 
 pub mod call;
 pub mod envelope;
+pub mod stamp;
 pub mod topics;
 pub mod wire;
 

@@ -64,6 +64,16 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
     pb::Event::from(event).encode_to_vec()
 }
 
+/// Encodes an event in binary form after `prefix` (a [`crate::stamp`]), in one buffer.
+pub fn encode_event_after(prefix: &[u8], event: &Event) -> Vec<u8> {
+    let event = pb::Event::from(event);
+    let mut out = Vec::with_capacity(prefix.len() + event.encoded_len());
+    out.extend_from_slice(prefix);
+    // Encoding into a Vec cannot run out of room: it grows.
+    let _ = event.encode(&mut out);
+    out
+}
+
 /// Decodes an event from binary form.
 ///
 /// # Errors

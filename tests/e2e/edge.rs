@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use natter_proto::topics::ControlTopic;
-use natter_tests::mqtt::{Login, connect_v4, connect_v5};
+use natter_tests::mqtt::{Login, connect_v4, connect_v5, unstamped};
 use natter_tests::{scenario, spawn_app};
 use rumqttc::v5::mqttbytes::QoS as QoS5;
 use rumqttc::v5::mqttbytes::v5::{
@@ -177,7 +177,7 @@ scenario!(
             sent.topic,
             format!("u/{}/out/{}", ada.user_id, ada.device_id)
         );
-        assert_eq!(&sent.payload[..], b"hello");
+        assert_eq!(&unstamped(&sent.payload)?[..], b"hello");
 
         // The worker delivers to Bob's inbox: Bob gets it at QoS 1; Ada's next message is hers.
         worker

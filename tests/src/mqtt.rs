@@ -217,3 +217,16 @@ impl ClientV5 {
         .await
     }
 }
+
+/// A client's payload as a service client on the internal listener receives it from a user's
+/// outbox: after the edge's timing stamp (`natter_proto::stamp`), which must be there.
+///
+/// # Errors
+/// When the payload does not start with an edge's stamp.
+pub fn unstamped(payload: &bytes::Bytes) -> anyhow::Result<bytes::Bytes> {
+    use natter_proto::stamp;
+    match stamp::read(payload) {
+        Some(found) if found.origin == stamp::Origin::Edge => Ok(payload.slice(stamp::LEN..)),
+        _ => anyhow::bail!("no edge stamp in front of {payload:?}"),
+    }
+}

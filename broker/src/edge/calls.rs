@@ -13,7 +13,7 @@ use natter_proto::{topics, wire};
 use crate::edge::acl::{self, PublishCheck, SubscribeCheck};
 use crate::edge::codec::Response;
 use crate::edge::connection::Live;
-use crate::edge::hub::Delivery;
+use crate::edge::hub::{Delivery, Message};
 
 /// Calls one connection may have waiting for an answer; older ones are forgotten (their
 /// answer then arrives only on the reply topic).
@@ -70,9 +70,10 @@ pub(crate) fn answer(live: &mut Live<'_>, delivery: &Delivery) -> Option<Deliver
     let calls = &mut live.calls.calls;
     let index = calls.iter().position(|(pending, _)| *pending == rid)?;
     let (_, response) = calls.remove(index)?;
-    Some(Delivery {
+    Some(Delivery::from(Message {
         topic: response.topic.into(),
         payload: delivery.payload.clone(),
         correlation: response.correlation,
-    })
+        timing: delivery.timing,
+    }))
 }

@@ -23,7 +23,9 @@ use crate::edge::handlers::{self, Flow};
 use crate::edge::hook::DisconnectReason;
 use crate::edge::hub::{Control, SessionHandle};
 use crate::edge::session::{Aliases, State};
-use crate::edge::telemetry::{CONNECTIONS, CONNECTS, PROTOCOL_ERRORS};
+use crate::edge::telemetry::{
+    CONNECTIONS, CONNECTS, HOP_BRIDGE_TO_SOCKET, HOP_HUB_TO_SOCKET, HOP_SECONDS, PROTOCOL_ERRORS,
+};
 
 /// How long a new connection may take to send its CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,7 +86,10 @@ impl Live<'_> {
     }
 
     /// Queues a PUBLISH of a delivery: in the client's envelope encoding, with a topic alias
-    /// when the client allows them.
+    /// when the client allows them. The first time an event from a bridge goes out, its last
+    /// hops are timed: it is written to the socket at the top of the connection loop, right
+    /// after this turn (a socket that is full holds up the loop, and so shows in the times
+    /// of the deliveries after it).
     pub(crate) fn publish(
         &mut self,
         delivery: &crate::edge::hub::Delivery,
@@ -104,6 +109,13 @@ impl Live<'_> {
             topic_alias,
             correlation: delivery.correlation.clone(),
         });
+        if let (Some(timing), false) = (delivery.timing, dup) {
+            let now = natter_proto::stamp::now_micros();
+            metrics::histogram!(HOP_SECONDS, "hop" => HOP_BRIDGE_TO_SOCKET)
+                .record(timing.published.seconds_until(now));
+            metrics::histogram!(HOP_SECONDS, "hop" => HOP_HUB_TO_SOCKET)
+                .record(timing.received.elapsed().as_secs_f64());
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::edge::calls;
 use crate::edge::codec::Version;
 use crate::edge::codec::{CloseReason, Grant, Inbound, Outbound, Publish, Will};
 use crate::edge::connection::{Live, TOPIC_ALIAS_MAXIMUM};
-use crate::edge::hub::Delivery;
+use crate::edge::hub::{Delivery, Message};
 use crate::edge::outbox::{self, Ticket};
 use crate::edge::session::{Source, State, Subscription};
 use crate::edge::telemetry::{MESSAGES_IN, MESSAGES_OUT, REFUSED, SLOW_CLIENT_CLOSES};
@@ -58,6 +58,8 @@ pub(crate) async fn handle(live: &mut Live<'_>, packet: Inbound) -> Flow {
 }
 
 async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
+    // When the edge read it: the start of the per-hop timing.
+    let read_at = natter_proto::stamp::now_micros();
     let Publish {
         topic,
         payload,
@@ -90,13 +92,14 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
                 live.parked = Some(Parked {
                     topic,
                     payload,
+                    read_at,
                     qos,
                     pkid,
                     cost,
                 });
                 return try_unpark(live).await;
             }
-            if live.ctx.hub.publish(topic, payload).await.is_err() {
+            if live.ctx.hub.publish(topic, payload, read_at).await.is_err() {
                 return Flow::Close(CloseReason::ShuttingDown);
             }
             counter!(MESSAGES_IN).increment(1);
@@ -131,6 +134,8 @@ async fn on_publish(live: &mut Live<'_>, publish: Publish) -> Flow {
 pub(crate) struct Parked {
     topic: String,
     payload: Bytes,
+    /// When the edge read it (wall-clock microseconds).
+    read_at: u64,
     qos: u8,
     pkid: u16,
     /// Its share of the node budget.
@@ -167,6 +172,7 @@ pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePe
     let Some(Parked {
         topic,
         payload,
+        read_at,
         qos,
         pkid,
         ..
@@ -184,7 +190,7 @@ pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePe
     // Tracked before it is published, so that the report cannot overtake it.
     live.ctx.hub.track_outbox(live.identity.device_id, ticket);
     live.outbox_waiting += 1;
-    if live.ctx.hub.publish(topic, payload).await.is_err() {
+    if live.ctx.hub.publish(topic, payload, read_at).await.is_err() {
         return Flow::Close(CloseReason::ShuttingDown);
     }
     counter!(MESSAGES_IN).increment(1);
@@ -198,7 +204,7 @@ pub(crate) async fn forward_parked(live: &mut Live<'_>, permit: OwnedSemaphorePe
 pub(crate) async fn outbox_done(
     live: &mut Live<'_>,
     pkid: Option<u16>,
-    failed: Option<Bytes>,
+    failed: Option<Box<Bytes>>,
 ) -> Flow {
     live.outbox_waiting = live.outbox_waiting.saturating_sub(1);
     let Some(request) = failed else {
@@ -211,11 +217,12 @@ pub(crate) async fn outbox_done(
         return try_unpark(live).await;
     };
     let event = given_up(&request);
-    let delivery = Delivery {
+    let delivery = Delivery::from(Message {
         topic: topics::device_replies(live.identity.user_id, live.identity.device_id).into(),
         payload: Bytes::from(natter_proto::wire::encode_event(&event)),
         correlation: None,
-    };
+        timing: None,
+    });
     live.charge(delivery.size());
     let flow = deliver(live, delivery);
     if flow != Flow::Continue {
@@ -351,7 +358,10 @@ pub(crate) fn deliver(live: &mut Live<'_>, mut delivery: Delivery) -> Flow {
         if device == live.identity.device_id {
             return Flow::Continue;
         }
-        delivery.topic = natter_proto::topics::user_inbox(user).into();
+        delivery = Delivery::from(Message {
+            topic: natter_proto::topics::user_inbox(user).into(),
+            ..Message::clone(&delivery)
+        });
     }
     if let Some(answer) = calls::answer(live, &delivery) {
         live.charge(answer.size());
@@ -421,7 +431,7 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
     let held: usize = inflight
         .values()
         .chain(queued.iter())
-        .map(Delivery::size)
+        .map(|delivery| delivery.size())
         .sum();
     live.charge(held);
     for (pkid, delivery) in inflight {
@@ -437,7 +447,8 @@ pub(crate) async fn restore(live: &mut Live<'_>, restored: State) {
 pub(crate) async fn publish_will(live: &Live<'_>, will: Will) {
     if acl::check_publish(&live.identity, &will.topic) == PublishCheck::Allowed {
         let topic = stamp_device(&live.identity, will.topic);
-        let _ = live.ctx.hub.publish(topic, will.payload).await;
+        let read_at = natter_proto::stamp::now_micros();
+        let _ = live.ctx.hub.publish(topic, will.payload, read_at).await;
         counter!(MESSAGES_IN).increment(1);
     } else {
         counter!(REFUSED, "kind" => "will").increment(1);

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use natter_proto::stamp::{self, Origin, Stamp};
 use natter_proto::topics;
 use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
@@ -27,19 +28,49 @@ use crate::edge::telemetry::SLOW_CLIENT_CLOSES;
 /// How many client publishes may wait for the uplink thread.
 const UPLINK_CAPACITY: usize = 8192;
 
-/// A message from the router to a session.
+/// A message from the router to a session: one pointer, shared by every session it goes to.
+/// Small on purpose: every session's delivery queue has room for 32 of them from the start,
+/// idle or not (docs/PERFORMANCE.md, "Idle connections").
 #[derive(Clone, Debug)]
-pub(crate) struct Delivery {
+pub(crate) struct Delivery(Arc<Message>);
+
+/// What a [`Delivery`] carries.
+#[derive(Clone, Debug)]
+pub(crate) struct Message {
     pub(crate) topic: Arc<str>,
     pub(crate) payload: Bytes,
     /// MQTT 5 correlation data, on the answer to a call that named a response topic.
     pub(crate) correlation: Option<Bytes>,
+    /// When a bridge published it and this node received it, for the per-hop timing.
+    pub(crate) timing: Option<Timing>,
+}
+
+impl std::ops::Deref for Delivery {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.0
+    }
+}
+
+impl From<Message> for Delivery {
+    fn from(message: Message) -> Delivery {
+        Delivery(Arc::new(message))
+    }
+}
+
+/// When an event from a bridge was handed on: by the bridge (its stamp) and to this node's
+/// hub (on this process's monotonic clock).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    pub(crate) published: Stamp,
+    pub(crate) received: Instant,
 }
 
 /// How often waiting outbox publishes are checked for a missing report.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-impl Delivery {
+impl Message {
     /// What the delivery counts against its session's buffer.
     pub(crate) fn size(&self) -> usize {
         self.topic.len() + self.payload.len()
@@ -57,7 +88,8 @@ pub(crate) enum Control {
     /// PUBACK is due, if `pkid`) or given up (`failed`: the request, to answer with an error).
     OutboxDone {
         pkid: Option<u16>,
-        failed: Option<Bytes>,
+        /// Boxed: the control queue, too, has room for 32 from the start.
+        failed: Option<Box<Bytes>>,
     },
 }
 
@@ -129,11 +161,37 @@ impl Hub {
         Ok(hub)
     }
 
-    /// Hands a client's publish to the router, waiting while the uplink is full.
+    /// Hands a client's publish to the router, waiting while the uplink is full. In a user's
+    /// namespace (its outbox) the payload goes with a stamp of `read_at` (when the edge read
+    /// it, wall-clock microseconds), for the per-hop timing; the hub takes it off again on the
+    /// way back.
     ///
     /// # Errors
     /// When the uplink thread has stopped (the router is gone).
-    pub(crate) async fn publish(&self, topic: String, payload: Bytes) -> Result<(), ()> {
+    pub(crate) async fn publish(
+        &self,
+        topic: String,
+        payload: Bytes,
+        read_at: u64,
+    ) -> Result<(), ()> {
+        let payload = if stamp::applies_to(&topic) {
+            let stamp = Stamp {
+                origin: Origin::Edge,
+                micros: read_at,
+            };
+            Bytes::from(stamp::stamped(stamp, &payload))
+        } else {
+            payload
+        };
+        self.publish_unstamped(topic, payload).await
+    }
+
+    /// Hands a publish of this node (presence) to the router as it is: a payload natter
+    /// wrote, which never looks stamped.
+    ///
+    /// # Errors
+    /// When the uplink thread has stopped (the router is gone).
+    pub(crate) async fn publish_unstamped(&self, topic: String, payload: Bytes) -> Result<(), ()> {
         match &self.inner.uplink {
             Some(uplink) => uplink.send((topic, payload)).await.map_err(drop),
             None => Err(()),
@@ -168,7 +226,7 @@ impl Hub {
             {
                 let _ = session.control.send(Control::OutboxDone {
                     pkid: ticket.pkid,
-                    failed: failed.then(|| ticket.payload.clone()),
+                    failed: failed.then(|| Box::new(ticket.payload.clone())),
                 });
             }
         }
@@ -285,33 +343,37 @@ impl Hub {
 
     /// A message from this node's router: to this node's sessions, and to the other nodes
     /// that need it.
+    /// The stamp comes off first: neither sessions, operators nor other nodes see it.
     fn on_router_message(&self, topic: &str, payload: &Bytes) {
-        self.dispatch(topic, payload);
+        let (timing, payload) = unstamp(topic, payload);
+        self.dispatch(topic, &payload, timing);
         if let Some(link) = self.inner.cluster.get()
             && let Some(user) = cluster::scope(topic)
         {
-            link.forward(user, topic, payload);
+            link.forward(user, topic, &payload);
         }
     }
 
-    /// A message from another node: to this node's sessions only.
+    /// A message from another node (already without its stamp): to this node's sessions
+    /// only.
     pub(crate) fn on_cluster_message(&self, topic: &str, payload: &Bytes) {
-        self.dispatch(topic, payload);
+        self.dispatch(topic, payload, None);
     }
 
     /// Sends a message to every session of this node routed to its namespace.
-    fn dispatch(&self, topic: &str, payload: &Bytes) {
+    fn dispatch(&self, topic: &str, payload: &Bytes, timing: Option<Timing>) {
         if topic == topics::OUTBOX_HANDLED {
             let done = self.inner.outbox.handled(&topics::parse_handled(payload));
             self.outbox_done(done, false);
         } else if let Some(control) = topics::parse_control(topic) {
             self.apply(control);
         }
-        let delivery = Delivery {
+        let delivery = Delivery::from(Message {
             topic: Arc::from(topic),
             payload: payload.clone(),
             correlation: None,
-        };
+            timing,
+        });
         // Requests on outboxes are for the bridges: a user's own sessions never see them
         // echoed back (that was a wake-up of every connection of the sender per request).
         // Operators watching everything still do.
@@ -337,6 +399,21 @@ impl Hub {
                 self.remove_member(group_id, user_id);
             }
         }
+    }
+}
+
+/// Takes the stamp off a payload from the router (the payload is sliced, not copied). Only
+/// a bridge's stamp is worth keeping: an edge's is on a client's publish coming back.
+fn unstamp(topic: &str, payload: &Bytes) -> (Option<Timing>, Bytes) {
+    match stamp::read(payload).filter(|_| stamp::applies_to(topic)) {
+        Some(published) => {
+            let timing = (published.origin == Origin::Bridge).then(|| Timing {
+                published,
+                received: Instant::now(),
+            });
+            (timing, payload.slice(stamp::LEN..))
+        }
+        None => (None, payload.clone()),
     }
 }
 

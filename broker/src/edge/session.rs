@@ -202,11 +202,12 @@ mod tests {
             next_pkid: u16::MAX - 1,
             ..State::default()
         };
-        let delivery = Delivery {
+        let delivery = Delivery::from(crate::edge::hub::Message {
             topic: "u/1/inbox".into(),
             payload: bytes::Bytes::new(),
             correlation: None,
-        };
+            timing: None,
+        });
         state.inflight.insert(1, delivery);
         assert_eq!(state.next_pkid(), u16::MAX);
         assert_eq!(state.next_pkid(), 2);

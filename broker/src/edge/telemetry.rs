@@ -14,6 +14,15 @@ pub(crate) const REFUSED: &str = "natter_mqtt_refused_total";
 pub(crate) const SLOW_CLIENT_CLOSES: &str = "natter_mqtt_slow_client_closes_total";
 /// Counter: connections closed for a protocol error, labelled `reason`.
 pub(crate) const PROTOCOL_ERRORS: &str = "natter_mqtt_protocol_errors_total";
+/// Histogram: seconds a message spends on one hop, labelled `hop`; the bridge records the
+/// hops up to the publishing of events (docs/PERFORMANCE.md, "Per-hop timing").
+pub(crate) const HOP_SECONDS: &str = "natter_hop_seconds";
+/// `hop`: from a bridge handing an event to its MQTT client (its stamp, by its wall clock) to
+/// the edge writing it to a recipient's socket (by this process's wall clock).
+pub(crate) const HOP_BRIDGE_TO_SOCKET: &str = "bridge_to_socket";
+/// `hop`: from this node's hub receiving an event from the router to writing it to a
+/// recipient's socket (monotonic clock): the part of `bridge_to_socket` in this process.
+pub(crate) const HOP_HUB_TO_SOCKET: &str = "hub_to_socket";
 
 /// Registers the edge's metrics so that they are exported before their first change.
 pub(crate) fn describe() {
@@ -27,6 +36,11 @@ pub(crate) fn describe() {
         "connections closed because the client was too slow"
     );
     metrics::describe_counter!(PROTOCOL_ERRORS, "connections closed for a protocol error");
+    metrics::describe_histogram!(
+        HOP_SECONDS,
+        metrics::Unit::Seconds,
+        "seconds a message spends on each hop from edge to bridge to recipient"
+    );
     metrics::gauge!(CONNECTIONS).set(0.0);
     metrics::counter!(MESSAGES_IN).increment(0);
     metrics::counter!(MESSAGES_OUT).increment(0);
