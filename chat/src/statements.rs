@@ -6,6 +6,7 @@
 //! Texts are written for PostgreSQL (`$1`…) and turned into SQLite's numbered parameters
 //! (`?1`…), which bind the same way.
 
+use natter_entities::{deliveries, messages};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
 /// `sql` with `values`, for the connection's backend.
@@ -277,6 +278,62 @@ pub(crate) async fn insert_deliveries(
     let backend = txn.get_database_backend();
     txn.execute_raw(statement(backend, &sql, values)).await?;
     Ok(())
+}
+
+/// Up to `limit` entries of `recipient`'s inbox after position `after`, in order, without
+/// messages whose timer ran out by `now`: each delivery with its message and the group of its
+/// conversation (`None` for a direct chat).
+pub(crate) async fn inbox_after(
+    db: &impl ConnectionTrait,
+    recipient: i64,
+    after: i64,
+    limit: u64,
+    now: i64,
+) -> Result<Vec<(deliveries::Model, messages::Model, Option<i64>)>, DbErr> {
+    let sql = "SELECT d.message_id, d.recipient_user_id, d.status, d.delivered_at, d.read_at, \
+        d.created_at, d.inbox_seq, m.conversation_id, m.seq, m.sender_user_id, \
+        m.sender_device_id, m.client_msg_id, m.kind, m.body, m.reply_to_id, m.media_id, \
+        m.created_at, m.edited_at, m.deleted_at, m.expires_at, c.group_id \
+        FROM deliveries d \
+        JOIN messages m ON m.id = d.message_id \
+        JOIN conversations c ON c.id = m.conversation_id \
+        WHERE d.recipient_user_id = $1 AND d.inbox_seq > $2 \
+        AND (m.expires_at IS NULL OR m.expires_at > $3) \
+        ORDER BY d.inbox_seq LIMIT $4";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let values = vec![recipient.into(), after.into(), now.into(), limit.into()];
+    all(db, sql, values)
+        .await?
+        .iter()
+        .map(|row| {
+            let delivery = deliveries::Model {
+                message_id: row.try_get_by_index(0)?,
+                recipient_user_id: row.try_get_by_index(1)?,
+                status: row.try_get_by_index(2)?,
+                delivered_at: row.try_get_by_index(3)?,
+                read_at: row.try_get_by_index(4)?,
+                created_at: row.try_get_by_index(5)?,
+                inbox_seq: row.try_get_by_index(6)?,
+            };
+            let message = messages::Model {
+                id: delivery.message_id,
+                conversation_id: row.try_get_by_index(7)?,
+                seq: row.try_get_by_index(8)?,
+                sender_user_id: row.try_get_by_index(9)?,
+                sender_device_id: row.try_get_by_index(10)?,
+                client_msg_id: row.try_get_by_index(11)?,
+                kind: row.try_get_by_index(12)?,
+                body: row.try_get_by_index(13)?,
+                reply_to_id: row.try_get_by_index(14)?,
+                media_id: row.try_get_by_index(15)?,
+                created_at: row.try_get_by_index(16)?,
+                edited_at: row.try_get_by_index(17)?,
+                deleted_at: row.try_get_by_index(18)?,
+                expires_at: row.try_get_by_index(19)?,
+            };
+            Ok((delivery, message, row.try_get_by_index(20)?))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -734,43 +734,6 @@ pub(crate) async fn inbox_after(
     limit: u64,
     now: i64,
 ) -> Result<Vec<(deliveries::Model, messages::Model, Option<i64>)>, DbErr> {
-    let rows = deliveries::Entity::find()
-        .filter(deliveries::Column::RecipientUserId.eq(recipient))
-        .filter(deliveries::Column::InboxSeq.gt(after))
-        .filter(
-            Condition::any()
-                .add(messages::Column::ExpiresAt.is_null())
-                .add(messages::Column::ExpiresAt.gt(now)),
-        )
-        .order_by_asc(deliveries::Column::InboxSeq)
-        .limit(limit)
-        .find_also_related(messages::Entity)
-        .all(db)
-        .await?;
-    let mut conversation_ids: Vec<i64> = rows
-        .iter()
-        .filter_map(|(_, message)| message.as_ref().map(|m| m.conversation_id))
-        .collect();
-    conversation_ids.sort_unstable();
-    conversation_ids.dedup();
-    let group_of: std::collections::HashMap<i64, i64> = conversations::Entity::find()
-        .select_only()
-        .column(conversations::Column::Id)
-        .column(conversations::Column::GroupId)
-        .filter(conversations::Column::Id.is_in(conversation_ids))
-        .filter(conversations::Column::GroupId.is_not_null())
-        .into_tuple::<(i64, i64)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    let page = rows
-        .into_iter()
-        .filter_map(|(delivery, message)| {
-            let message = message?;
-            let group_id = group_of.get(&message.conversation_id).copied();
-            Some((delivery, message, group_id))
-        })
-        .collect();
-    Ok(page)
+    // One statement: the deliveries, their messages and their conversations' groups.
+    statements::inbox_after(db, recipient, after, limit, now).await
 }
