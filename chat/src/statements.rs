@@ -190,22 +190,18 @@ fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// Takes the next inbox position of each of `users` (ascending, distinct): (user, position)
-/// in ascending user order. On PostgreSQL the rows are first locked in ascending order, so
-/// that concurrent transactions with overlapping users cannot deadlock.
+/// in ascending user order. With more than one user, the caller has locked their rows first
+/// ([`lock_users`]), so that concurrent transactions with overlapping users cannot deadlock.
 pub(crate) async fn next_inbox_positions(
     txn: &impl ConnectionTrait,
     users: &[i64],
 ) -> Result<Vec<(i64, i64)>, DbErr> {
-    let list = placeholders(1, users.len());
-    let values = || users.iter().map(|&user| Value::from(user)).collect();
-    if users.len() > 1 && txn.get_database_backend() == DbBackend::Postgres {
-        let lock = format!("SELECT id FROM users WHERE id IN ({list}) ORDER BY id FOR UPDATE");
-        all(txn, &lock, values()).await?;
-    }
     let sql = format!(
-        "UPDATE users SET inbox_seq = inbox_seq + 1 WHERE id IN ({list}) RETURNING id, inbox_seq"
+        "UPDATE users SET inbox_seq = inbox_seq + 1 WHERE id IN ({}) RETURNING id, inbox_seq",
+        placeholders(1, users.len())
     );
-    let mut positions = all(txn, &sql, values())
+    let values = users.iter().map(|&user| Value::from(user)).collect();
+    let mut positions = all(txn, &sql, values)
         .await?
         .iter()
         .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
@@ -221,7 +217,8 @@ pub(crate) async fn next_inbox_positions(
     Ok(positions)
 }
 
-/// Locks the rows of `users` in ascending order, 500 at a time (PostgreSQL only).
+/// Locks the rows of `users` in ascending order, 500 at a time (PostgreSQL; nothing on
+/// SQLite).
 ///
 /// A batch of sends and receipts locks this way, first, everyone it will touch: each sender
 /// (own copy), each recipient (inbox position), each reader (read position). Every row a
@@ -235,6 +232,10 @@ pub(crate) async fn lock_users(
     txn: &impl ConnectionTrait,
     mut users: Vec<i64>,
 ) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        // SQLite has one writer at a time: nothing to order.
+        return Ok(());
+    }
     users.sort_unstable();
     users.dedup();
     for chunk in users.chunks(500) {

@@ -227,10 +227,15 @@ pub(crate) async fn append(
     entry: Entry,
     recipients: &[i64],
 ) -> Result<Appended, DbErr> {
+    let mut inboxes = recipients.to_vec();
+    inboxes.push(entry.sender);
+    statements::lock_users(txn, inboxes).await?;
     append_to(txn, Conversation::of(conversation), entry, recipients).await
 }
 
-/// [`append`], written out as statements (statements.rs).
+/// [`append`] once the rows of the sender and the recipients are locked (a batch of sends
+/// locks every user it touches first, `send::in_one_transaction`), written out as statements
+/// (statements.rs).
 async fn append_to(
     txn: &impl ConnectionTrait,
     conversation: Conversation,

@@ -368,25 +368,28 @@ impl Hub {
         } else if let Some(control) = topics::parse_control(topic) {
             self.apply(control);
         }
+        // Requests on outboxes are for the bridges: a user's own sessions never see them
+        // echoed back (that was a wake-up of every connection of the sender per request).
+        // Operators watching everything still do.
+        let routes = read(&self.inner.routes);
+        let sessions = Namespace::of_topic(topic)
+            .filter(|_| !topics::is_outbox(topic))
+            .and_then(|namespace| routes.get(&namespace));
+        let watchers = read(&self.inner.watchers);
+        if sessions.is_none_or(Vec::is_empty) && watchers.is_empty() {
+            // Nobody here receives it: no delivery to build.
+            return;
+        }
         let delivery = Delivery::from(Message {
             topic: Arc::from(topic),
             payload: payload.clone(),
             correlation: None,
             timing,
         });
-        // Requests on outboxes are for the bridges: a user's own sessions never see them
-        // echoed back (that was a wake-up of every connection of the sender per request).
-        // Operators watching everything still do.
-        if let Some(namespace) = Namespace::of_topic(topic)
-            && !topics::is_outbox(topic)
-            && let Some(sessions) = read(&self.inner.routes).get(&namespace)
-        {
-            sessions
-                .iter()
-                .for_each(|session| offer(session, &delivery));
-        }
-        read(&self.inner.watchers)
-            .iter()
+        sessions
+            .into_iter()
+            .flatten()
+            .chain(watchers.iter())
             .for_each(|session| offer(session, &delivery));
     }
 
